@@ -1,0 +1,1 @@
+"""The results tables (Parquet): schema, atomic per-trial writer, validated reader."""

@@ -1,0 +1,105 @@
+"""The Parquet schema of a sweep's results: a contract that analysis and outside tools rely on.
+
+Two tables, one file per trial each, hive-partitioned by dataset and strategy:
+
+* ``curves/dataset=<d>/strategy=<s>/<trial_id>.parquet``: one row per trial x round.
+* ``selections/dataset=<d>/strategy=<s>/<trial_id>.parquet``: one row per label bought.
+
+The partition columns ``dataset`` and ``strategy`` live in the directory names, not inside
+the files (hive convention: pandas, ``pyarrow.dataset`` and DuckDB refuse a column that is
+both in the path and in the file), so read the directory, not a single file, to get them.
+``FILE_SCHEMAS`` are the schemas of the files themselves.
+
+Columns may be added in later schema versions, never renamed or removed. Every file carries
+``SCHEMA_VERSION`` (and the study configuration, and package versions) in its key-value
+metadata under the keys below.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+# File-level key-value metadata (bytes keys in Parquet; all values are UTF-8 JSON or text).
+META_SCHEMA_VERSION = "direct_ray.schema_version"
+META_TABLE = "direct_ray.table"  # "curves" or "selections"
+META_STUDY = "direct_ray.study"  # the study configuration, JSON
+META_TRIAL = "direct_ray.trial"  # this trial's configuration, JSON
+META_VERSIONS = "direct_ray.versions"  # package versions, JSON
+
+CURVES = "curves"
+SELECTIONS = "selections"
+
+CURVE_SCHEMA = pa.schema(
+    [
+        # --- the contract columns (issue 4) ---
+        ("sweep_id", pa.string()),
+        ("trial_id", pa.string()),
+        ("dataset", pa.string()),
+        ("num_classes", pa.int32()),
+        ("imbalance_ratio", pa.float64()),
+        ("strategy", pa.string()),
+        ("seed", pa.int64()),
+        ("b_parallel", pa.int32()),
+        ("b_train", pa.int32()),
+        ("noise_model", pa.string()),
+        ("noise_rate", pa.float64()),
+        ("round", pa.int32()),
+        ("n_labeled", pa.int64()),
+        ("n_labeled_per_class", pa.list_(pa.int64())),
+        ("n_noisy_labels", pa.int64()),
+        ("balanced_accuracy", pa.float64()),
+        ("accuracy", pa.float64()),
+        ("worst_class_accuracy", pa.float64()),
+        ("minority_accuracy", pa.float64()),
+        ("train_seconds", pa.float64()),
+        ("score_seconds", pa.float64()),
+        ("select_seconds", pa.float64()),
+        # --- additions ---
+        # b_parallel actually used (1 for sequential-only strategies such as GALAXY).
+        ("effective_b_parallel", pa.int32()),
+        # labels bought whose *true* class is a minority class (0..K-2), cumulative.
+        ("n_minority_labels", pa.int64()),
+        # per-class recall on the clean test split (index = class).
+        ("per_class_accuracy", pa.list_(pa.float64())),
+        # whole round wall time, including Ray overhead.
+        ("round_seconds", pa.float64()),
+        ("model", pa.string()),
+        # full noise configuration as JSON (rates per annotator, persistence, matrix).
+        ("noise_config", pa.string()),
+    ]
+)
+
+SELECTION_SCHEMA = pa.schema(
+    [
+        ("trial_id", pa.string()),
+        ("round", pa.int32()),
+        ("order", pa.int64()),  # position in the order bought within the trial
+        ("pool_index", pa.int64()),
+        ("true_label", pa.int64()),
+        ("observed_label", pa.int64()),
+        # --- additions ---
+        ("annotator", pa.int32()),  # which simulated annotator answered (-1: initial batch oracle)
+        ("dataset", pa.string()),
+        ("strategy", pa.string()),
+    ]
+)
+
+SCHEMAS = {CURVES: CURVE_SCHEMA, SELECTIONS: SELECTION_SCHEMA}
+
+# The columns that outside studies rely on; a reader refuses files that lack any of them.
+REQUIRED_COLUMNS = {
+    CURVES: [f.name for f in CURVE_SCHEMA][: CURVE_SCHEMA.get_field_index("select_seconds") + 1],
+    SELECTIONS: ["trial_id", "round", "order", "pool_index", "true_label", "observed_label"],
+}
+
+PARTITION_KEYS = ("dataset", "strategy")
+
+
+def file_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of one Parquet file: the table schema without the partition columns."""
+    return pa.schema([f for f in schema if f.name not in PARTITION_KEYS])
+
+
+FILE_SCHEMAS = {name: file_schema(schema) for name, schema in SCHEMAS.items()}

@@ -1,0 +1,235 @@
+"""The selection contract shared by every strategy.
+
+A strategy is given the current model's softmax outputs on the whole pool, the labels
+observed so far (``-1`` where unlabeled), a budget and an ``annotate`` callable, and buys
+labels by calling ``annotate`` with at most ``b_parallel`` pool indices at a time (all of
+one call are "in flight together": one query per simulated annotator).
+
+Strategies are pure numpy: they never import Ray or torch, so the same object runs in a
+unit test with a fake oracle and inside the runtime's selection actor.
+
+Two kinds of strategy share this module:
+
+* :class:`Strategy` subclasses implement ``_select`` and may adapt to the labels they buy
+  during the round (DIRECT, GALAXY).
+* :class:`BatchStrategy` subclasses only *choose* a batch from the unlabeled pool
+  (random, the uncertainty samplers, the embedding baselines); the base class buys it in
+  chunks of ``b_parallel``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, ClassVar, Optional
+
+import numpy as np
+
+AnnotateFn = Callable[[np.ndarray], np.ndarray]
+"""``annotate(indices) -> observed labels``: called with at most ``b_parallel`` indices."""
+
+UNLABELED = -1
+
+
+class SelectionError(RuntimeError):
+    """A strategy or annotator broke the selection contract (a bug, never bad luck)."""
+
+
+def validate_inputs(
+    probs: np.ndarray, observed: np.ndarray, budget: int, embeddings: Optional[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check shapes and values of the arguments to ``select`` and return them as arrays.
+
+    ``probs`` must be a finite N x K array with K >= 2; ``observed`` an integer array of
+    length N with values in ``-1..K-1``; ``budget`` a non-negative int; ``embeddings``, when
+    given, an N x D array.
+    """
+    probs = np.asarray(probs)
+    observed = np.asarray(observed)
+    if probs.ndim != 2 or probs.shape[1] < 2:
+        raise ValueError(f"probs must be an N x K array with K >= 2, got shape {probs.shape}")
+    if not np.issubdtype(probs.dtype, np.floating):
+        raise ValueError(f"probs must be floating point, got dtype {probs.dtype}")
+    n, k = probs.shape
+    if not np.isfinite(probs).all():
+        raise ValueError("probs contains NaN or infinite values")
+    if observed.shape != (n,):
+        raise ValueError(f"observed must have shape ({n},) to match probs, got {observed.shape}")
+    if not np.issubdtype(observed.dtype, np.integer):
+        raise ValueError(f"observed must be an integer array, got dtype {observed.dtype}")
+    if n and (observed.min() < UNLABELED or observed.max() >= k):
+        raise ValueError(f"observed labels must lie in -1..{k - 1} (-1 = unlabeled)")
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise ValueError(f"budget must be a non-negative integer, got {budget!r}")
+    if embeddings is not None:
+        emb = np.asarray(embeddings)
+        if emb.ndim != 2 or emb.shape[0] != n:
+            raise ValueError(f"embeddings must be an N x D array with N = {n}, got {emb.shape}")
+    return probs, observed
+
+
+class LabelBuyer:
+    """Buys labels through ``annotate`` and keeps the round's bookkeeping.
+
+    It owns a private copy of ``observed`` (so the caller's array is never mutated), enforces
+    the contract on every call (at most ``b_parallel`` indices, never an index that is
+    already labeled or repeated, never past the budget) and checks the labels that come
+    back. ``observed`` on this object is always up to date with what was bought.
+    """
+
+    def __init__(
+        self, observed: np.ndarray, num_classes: int, budget: int, b_parallel: int, annotate: AnnotateFn
+    ) -> None:
+        self.observed = np.array(observed, dtype=np.int64, copy=True)
+        self.num_classes = num_classes
+        self.budget = int(budget)
+        self.b_parallel = int(b_parallel)
+        self._annotate = annotate
+        self._bought: list[np.ndarray] = []
+        self.spent = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.spent
+
+    def is_labeled(self, indices: np.ndarray) -> np.ndarray:
+        return self.observed[indices] != UNLABELED
+
+    def buy(self, indices: np.ndarray) -> np.ndarray:
+        """Send one parallel batch (<= b_parallel indices) to the annotators; return their labels."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size == 0:
+            return np.empty(0, dtype=np.int64)
+        if indices.size > self.b_parallel:
+            raise SelectionError(f"batch of {indices.size} exceeds b_parallel={self.b_parallel}")
+        if indices.size > self.remaining:
+            raise SelectionError(f"batch of {indices.size} exceeds the remaining budget {self.remaining}")
+        if np.unique(indices).size != indices.size:
+            raise SelectionError("a batch may not repeat an index")
+        if self.is_labeled(indices).any():
+            raise SelectionError("a batch may not contain an index that is already labeled")
+        labels = np.asarray(self._annotate(indices.copy()), dtype=np.int64)
+        if labels.shape != indices.shape:
+            raise SelectionError(f"annotate returned {labels.shape} labels for {indices.shape} queries")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise SelectionError(f"annotate returned a label outside 0..{self.num_classes - 1}")
+        self.observed[indices] = labels
+        self._bought.append(indices)
+        self.spent += indices.size
+        return labels
+
+    def buy_all(self, indices: np.ndarray) -> None:
+        """Buy a fixed batch, ``b_parallel`` indices per call, in the given order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        for start in range(0, indices.size, self.b_parallel):
+            self.buy(indices[start : start + self.b_parallel])
+
+    def bought(self) -> np.ndarray:
+        if not self._bought:
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate(self._bought)
+
+
+class Strategy(ABC):
+    """Base class of every selection strategy (see the module docstring for the contract)."""
+
+    name: ClassVar[str]
+    needs_embeddings: ClassVar[bool] = False
+    #: True for strategies that can only query one example at a time (GALAXY). They are run
+    #: with ``effective_b_parallel == 1`` whatever ``b_parallel`` says, and the runtime
+    #: reports that instead of hiding it.
+    sequential_only: ClassVar[bool] = False
+
+    def __init__(self, b_parallel: int = 1) -> None:
+        if isinstance(b_parallel, bool) or not isinstance(b_parallel, (int, np.integer)) or b_parallel < 1:
+            raise ValueError(f"b_parallel must be an integer >= 1, got {b_parallel!r}")
+        self.b_parallel = int(b_parallel)
+
+    @property
+    def effective_b_parallel(self) -> int:
+        return 1 if self.sequential_only else self.b_parallel
+
+    def select(
+        self,
+        probs: np.ndarray,
+        observed: np.ndarray,
+        budget: int,
+        annotate: AnnotateFn,
+        rng: np.random.Generator,
+        *,
+        embeddings: Optional[np.ndarray] = None,
+    ) -> np.ndarray:
+        """Buy ``budget`` labels (fewer only if the pool runs out); return the indices bought, in order.
+
+        ``observed`` is not modified. ``annotate`` is called with at most ``b_parallel``
+        indices at a time, never with an index that is labeled or was already bought.
+        """
+        probs, observed = validate_inputs(probs, observed, budget, embeddings)
+        if self.needs_embeddings and embeddings is None:
+            raise ValueError(f"strategy {self.name!r} needs embeddings=")
+        n_unlabeled = int(np.count_nonzero(observed == UNLABELED))
+        budget = min(int(budget), n_unlabeled)
+        buyer = LabelBuyer(observed, probs.shape[1], budget, self.effective_b_parallel, annotate)
+        if budget > 0:
+            self._select(probs, buyer, rng, embeddings)
+        bought = buyer.bought()
+        if bought.size != budget:
+            raise SelectionError(f"{self.name} bought {bought.size} labels, budget was {budget}")
+        return bought
+
+    @abstractmethod
+    def _select(
+        self,
+        probs: np.ndarray,
+        buyer: LabelBuyer,
+        rng: np.random.Generator,
+        embeddings: Optional[np.ndarray],
+    ) -> None:
+        """Spend ``buyer.budget`` labels through ``buyer.buy``; the budget never exceeds the unlabeled pool."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(b_parallel={self.b_parallel})"
+
+
+class BatchStrategy(Strategy):
+    """A strategy that picks its whole batch up front from the model's outputs.
+
+    Subclasses implement :meth:`choose`; the labels it buys do not change its choice.
+    """
+
+    def _select(self, probs, buyer, rng, embeddings) -> None:
+        unlabeled = np.flatnonzero(buyer.observed == UNLABELED)
+        chosen = np.asarray(
+            self.choose(probs, buyer.observed, unlabeled, buyer.budget, rng, embeddings), dtype=np.int64
+        )
+        buyer.buy_all(chosen)
+
+    @abstractmethod
+    def choose(
+        self,
+        probs: np.ndarray,
+        observed: np.ndarray,
+        unlabeled: np.ndarray,
+        budget: int,
+        rng: np.random.Generator,
+        embeddings: Optional[np.ndarray],
+    ) -> np.ndarray:
+        """Return exactly ``budget`` distinct indices taken from ``unlabeled`` (budget <= unlabeled.size)."""
+
+
+def top_k_lowest(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` smallest scores, ascending by score, ties by position.
+
+    O(n + k log k) with ``argpartition`` instead of a full sort: the uncertainty samplers must
+    cost about one ``argsort`` of the pool, not more.
+    """
+    n = scores.size
+    if k >= n:
+        return np.argsort(scores, kind="stable")
+    part = np.argpartition(scores, k - 1)[:k] if k > 0 else np.empty(0, dtype=np.int64)
+    # argpartition breaks ties arbitrarily at the k-th value: include every tie, then
+    # order by (score, position) so the result is deterministic.
+    kth = scores[part].max() if k > 0 else None
+    if k > 0:
+        part = np.concatenate([np.flatnonzero(scores < kth), np.flatnonzero(scores == kth)])
+    order = np.lexsort((part, scores[part]))
+    return part[order][:k]
