@@ -1,0 +1,1 @@
+"""Ray actors and remote tasks of a trial: pool state, selection, annotators, training."""

@@ -1,0 +1,332 @@
+"""One active-learning trial on Ray: rounds of train -> score -> select -> annotate.
+
+Round ``r`` of a trial with ``R`` rounds:
+
+* ``r = 0``: the annotators label ``initial_size`` examples drawn uniformly at random;
+  ``r >= 1``: the strategy buys ``b_train`` labels using the model of round ``r - 1``;
+* a remote task trains a fresh model on every label bought so far (``n_labeled`` =
+  ``initial_size + r * b_train``), scores the pool and predicts the clean test split;
+* the round's row (metrics on the test split, labels per class, noisy labels, timings) is
+  appended to the curve, and the state is checkpointed.
+
+To avoid retraining on resume, the labels of round ``r + 1`` are bought right after round
+``r``'s model is scored, and the checkpoint is taken after that purchase: it holds the pool
+state, every row so far and the time already spent on round ``r + 1``. All random streams
+are keyed by ``(seed, purpose, round)`` (:mod:`direct_ray.seeding`), so a trial killed at
+any point and restarted from its checkpoint produces exactly the rows of an uninterrupted
+run (timings aside).
+
+Use :func:`run_trial` directly (no Tune) or through :mod:`direct_ray.sweep`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import ray
+
+from direct_ray.config import ConfigError, TrialConfig
+from direct_ray.data import Dataset, load_dataset
+from direct_ray.metrics import classification_metrics
+from direct_ray.results.schema import CURVES, META_STUDY, META_TRIAL, META_VERSIONS, SELECTIONS
+from direct_ray.results.write import write_trial_table
+from direct_ray.runtime.annotators import AnnotatorActor
+from direct_ray.runtime.pool import PoolActor, PoolState
+from direct_ray.runtime.selection import Purchases, SelectionActor
+from direct_ray.runtime.tasks import train_and_score
+from direct_ray.seeding import INITIAL_STREAM, TRAIN_STREAM, generator, int_seed
+from direct_ray.strategies import strategy_class
+
+STATE_FORMAT = 1
+
+
+@dataclass
+class TrialState:
+    """What a checkpoint holds: enough to resume at ``next_round`` and rewrite every row."""
+
+    trial_id: str
+    next_round: int = 0
+    pool: Optional[PoolState] = None
+    curve: list[dict] = field(default_factory=list)
+    selections: list[dict] = field(default_factory=list)
+    # seconds already spent on ``next_round`` (its purchase happens before the checkpoint)
+    pending_select_seconds: float = 0.0
+    pending_round_seconds: float = 0.0
+
+    def save(self, directory: Path | str) -> Path:
+        """Write the state into ``directory`` (created; replaced atomically if it exists)."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            np.savez(tmp / "pool.npz", **self.pool.to_arrays())
+            meta = {
+                "format": STATE_FORMAT,
+                "trial_id": self.trial_id,
+                "next_round": self.next_round,
+                "pending_select_seconds": self.pending_select_seconds,
+                "pending_round_seconds": self.pending_round_seconds,
+            }
+            (tmp / "state.json").write_text(json.dumps(meta))
+            (tmp / "rows.json").write_text(json.dumps({"curve": self.curve, "selections": self.selections}))
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(directory, old)
+                os.replace(tmp, directory)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path | str) -> "TrialState":
+        directory = Path(directory)
+        meta = json.loads((directory / "state.json").read_text())
+        if meta.get("format") != STATE_FORMAT:
+            raise ValueError(f"checkpoint {directory} has format {meta.get('format')}, expected {STATE_FORMAT}")
+        rows = json.loads((directory / "rows.json").read_text())
+        with np.load(directory / "pool.npz") as arrays:
+            pool = PoolState.from_arrays(dict(arrays))
+        return cls(
+            trial_id=meta["trial_id"],
+            next_round=meta["next_round"],
+            pool=pool,
+            curve=rows["curve"],
+            selections=rows["selections"],
+            pending_select_seconds=meta["pending_select_seconds"],
+            pending_round_seconds=meta["pending_round_seconds"],
+        )
+
+    @property
+    def finished_rounds(self) -> int:
+        return len(self.curve)
+
+
+RoundCallback = Callable[[TrialState, dict], None]
+
+
+@dataclass
+class TrialContext:
+    """Where a trial's results go and how they are labeled (given by the sweep)."""
+
+    sweep_id: str = "local"
+    output: Optional[Path] = None  # results root for Parquet; None = no files
+    study: dict = field(default_factory=dict)  # stored in the Parquet metadata
+    versions: dict = field(default_factory=dict)
+    verbose: bool = True
+
+
+def check_trial(config: TrialConfig, dataset: Dataset) -> None:
+    """Checks that need the data, done before any actor starts."""
+    n = len(dataset.y_train)
+    if config.total_budget > n:
+        raise ConfigError(
+            f"budget: initial_size + rounds * b_train = {config.total_budget} labels, but the pool "
+            f"of {dataset.name} has only {n} examples"
+        )
+
+
+def run_trial(
+    config: TrialConfig,
+    *,
+    context: TrialContext | None = None,
+    resume: TrialState | None = None,
+    checkpoint_dir: Path | str | None = None,
+    on_round: RoundCallback | None = None,
+) -> TrialState:
+    """Run (or resume) one trial to the end and return its final state.
+
+    ``resume`` continues from a state (e.g. Tune's checkpoint); otherwise, if
+    ``checkpoint_dir`` holds a checkpoint, the trial resumes from it. After every round the
+    state is saved to ``checkpoint_dir`` (when given), the trial's Parquet files are
+    rewritten under ``context.output`` (when given), then ``on_round(state, row)`` is called.
+    Starts a local Ray session if none is running.
+    """
+    context = context or TrialContext()
+    if resume is None and checkpoint_dir is not None and (Path(checkpoint_dir) / "state.json").exists():
+        resume = TrialState.load(checkpoint_dir)
+    if resume is not None and resume.trial_id != config.trial_id:
+        raise ValueError(f"checkpoint belongs to trial {resume.trial_id}, not {config.trial_id}")
+    dataset = load_dataset(config.dataset)
+    check_trial(config, dataset)
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    return _TrialRun(config, dataset, context, resume, checkpoint_dir, on_round).run()
+
+
+class _TrialRun:
+    """The live objects of one trial: object-store refs and actors (see :func:`run_trial`)."""
+
+    def __init__(self, config, dataset, context, resume, checkpoint_dir, on_round) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.context = context
+        self.checkpoint_dir = checkpoint_dir
+        self.on_round = on_round
+        self.num_classes = dataset.num_classes
+        self.state = resume or TrialState(trial_id=config.trial_id)
+        if self.state.pool is None:
+            self.state.pool = PoolState.empty(len(dataset.y_train), self.num_classes)
+        self.needs_embeddings = strategy_class(config.strategy).needs_embeddings
+        self._fired = False
+
+    def run(self) -> TrialState:
+        cfg = self.config
+        # The pool's inputs go into the object store once; tasks and actors get references.
+        x_pool = ray.put(self.dataset.x_train)
+        x_test = ray.put(self.dataset.x_test)
+        y_pool = ray.put(self.dataset.y_train)
+        self.annotators = [
+            AnnotatorActor.remote(y_pool, cfg.noise, self.num_classes, a, cfg.seed, cfg.faults)
+            for a in range(cfg.b_parallel)
+        ]
+        self.selector = SelectionActor.remote(cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed)
+        self.pool = PoolActor.remote(self.state.pool)
+        self.effective_b_parallel = ray.get(self.selector.effective_b_parallel.remote())
+        try:
+            if self.state.next_round == 0 and self.state.pool.n_labeled == 0:
+                start = time.perf_counter()
+                rng = generator(cfg.seed, INITIAL_STREAM)
+                initial = rng.choice(len(self.dataset.y_train), size=cfg.initial_size, replace=False)
+                purchase = ray.get(self.selector.buy.remote(0, initial))
+                self._record(0, purchase)
+                self.state.pending_select_seconds = purchase.seconds
+                self.state.pending_round_seconds = time.perf_counter() - start
+            for round_ in range(self.state.next_round, cfg.rounds + 1):
+                self._round(round_, x_pool, x_test)
+        finally:
+            for actor in [self.selector, self.pool, *self.annotators]:
+                ray.kill(actor)
+        return self.state
+
+    def _record(self, round_: int, purchase: Purchases) -> None:
+        indices, observed, true, annotators = purchase.arrays()
+        ray.get(self.pool.record.remote(round_, indices, observed, true, annotators))
+
+    def _maybe_fault(self, round_: int) -> None:
+        faults = self.config.faults
+        for kind, target in (("raise", faults.trial_raise_at_round), ("exit", faults.trial_exit_at_round)):
+            if target != round_:
+                continue
+            marker = Path(faults.marker_dir) / f"trial_{kind}_{self.config.trial_id}.fired"
+            if marker.exists():
+                continue
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            if kind == "raise":
+                raise RuntimeError(f"injected fault: trial raises in round {round_}")
+            os._exit(1)
+
+    def _round(self, round_: int, x_pool, x_test) -> None:
+        cfg = self.config
+        start = time.perf_counter()
+        labeled, labels = ray.get(self.pool.labeled.remote())
+        probs, embeddings, info_ref = train_and_score.options(
+            num_cpus=cfg.resources.cpus_per_trial, num_gpus=cfg.resources.gpus_per_trial
+        ).remote(
+            cfg.model.to_dict(),
+            x_pool,
+            labeled,
+            labels,
+            x_test,
+            self.num_classes,
+            int_seed(cfg.seed, TRAIN_STREAM, round_),
+            self.needs_embeddings,
+        )
+        info = ray.get(info_ref)
+        self._maybe_fault(round_)
+        summary = ray.get(self.pool.summary.remote())
+        metrics = classification_metrics(self.dataset.y_test, info["test_pred"], self.num_classes)
+        row = self._row(round_, summary, metrics, info)
+        row["round_seconds"] = self.state.pending_round_seconds + (time.perf_counter() - start)
+        # Rows of this round's purchases for the audit table.
+        self.state.selections.extend(
+            {"trial_id": cfg.trial_id, **r} for r in ray.get(self.pool.selection_rows.remote(round_))
+        )
+        self.state.curve.append(row)
+        # Buy the next round's labels with this round's model, then checkpoint.
+        next_select = next_round_seconds = 0.0
+        if round_ < cfg.rounds:
+            t0 = time.perf_counter()
+            observed = self.pool.observed.remote()
+            purchase = ray.get(self.selector.select.remote(round_ + 1, probs, observed, cfg.b_train, embeddings))
+            self._record(round_ + 1, purchase)
+            next_select = purchase.seconds
+            next_round_seconds = time.perf_counter() - t0
+        self.state.next_round = round_ + 1
+        self.state.pending_select_seconds = next_select
+        self.state.pending_round_seconds = next_round_seconds
+        self.state.pool = ray.get(self.pool.snapshot.remote())
+        if self.checkpoint_dir is not None:
+            self.state.save(self.checkpoint_dir)
+        self._write_results()
+        if self.context.verbose:
+            print(
+                f"[{cfg.trial_id}] round {round_}/{cfg.rounds} n_labeled={row['n_labeled']} "
+                f"balanced_accuracy={row['balanced_accuracy']:.3f} minority_labels={row['n_minority_labels']} "
+                f"(train {row['train_seconds']:.2f}s, select {row['select_seconds']:.2f}s)",
+                flush=True,
+            )
+        if self.on_round is not None:
+            self.on_round(self.state, row)
+
+    def _row(self, round_: int, summary: dict, metrics: dict, info: dict) -> dict:
+        cfg = self.config
+        return {
+            "sweep_id": self.context.sweep_id,
+            "trial_id": cfg.trial_id,
+            "dataset": self.dataset.name,
+            "num_classes": self.num_classes,
+            "imbalance_ratio": float(self.dataset.imbalance_ratio),
+            "strategy": cfg.strategy,
+            "seed": cfg.seed,
+            "b_parallel": cfg.b_parallel,
+            "b_train": cfg.b_train,
+            "noise_model": cfg.noise.model,
+            "noise_rate": float(cfg.noise.nominal_rate),
+            "round": round_,
+            **summary,
+            **{k: metrics[k] for k in ("balanced_accuracy", "accuracy", "worst_class_accuracy", "minority_accuracy")},
+            "train_seconds": float(info["train_seconds"]),
+            "score_seconds": float(info["score_seconds"]),
+            "select_seconds": float(self.state.pending_select_seconds),
+            "effective_b_parallel": int(self.effective_b_parallel),
+            "per_class_accuracy": metrics["per_class_accuracy"],
+            "model": cfg.model.kind,
+            "noise_config": json.dumps(cfg.noise.to_dict(), sort_keys=True),
+        }
+
+    def _write_results(self) -> None:
+        if self.context.output is None:
+            return
+        cfg = self.config
+        metadata = {
+            META_STUDY: {"sweep_id": self.context.sweep_id, **self.context.study},
+            META_TRIAL: cfg.to_dict(),
+            META_VERSIONS: self.context.versions,
+        }
+        for table, rows in ((CURVES, self.state.curve), (SELECTIONS, self.state.selections)):
+            write_trial_table(
+                self.context.output,
+                table,
+                rows,
+                dataset=self.dataset.name,
+                strategy=cfg.strategy,
+                trial_id=cfg.trial_id,
+                metadata=metadata,
+            )
+
+
+__all__ = ["TrialContext", "TrialState", "run_trial", "check_trial"]
