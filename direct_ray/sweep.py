@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -61,6 +60,8 @@ def tune_trial(param: dict[str, Any]) -> None:
     context = TrialContext(
         sweep_id=ctx["sweep_id"], output=ctx["output"], study=ctx["study"], versions=ctx["versions"], verbose=False
     )
+    if _finished_on_disk(config, ctx["output"]):
+        return  # finished before the driver was interrupted: never rerun it
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -75,6 +76,20 @@ def tune_trial(param: dict[str, Any]) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(path)))
 
     run_trial(config, context=context, resume=resume, on_round=report)
+
+
+def _finished_on_disk(config, output: str) -> bool:
+    """True when the trial's curve file already holds every round (its Parquet is the truth)."""
+    import pyarrow.parquet as pq
+
+    from direct_ray.results.schema import CURVES
+    from direct_ray.results.write import trial_file_path
+
+    path = trial_file_path(output, CURVES, config.dataset.name, config.strategy, config.trial_id)
+    if not path.exists():
+        return False
+    rounds = pq.read_table(path, columns=["round"])["round"].to_pylist()
+    return sorted(rounds) == list(range(config.rounds + 1))
 
 
 def _progress_callback(n_trials: int):
@@ -204,10 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import ray
     from ray import tune
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    if args.address:
+    # Reuse a Ray session that the caller already started (tests, notebooks); else start one.
+    own_session = not ray.is_initialized()
+    if own_session and args.address:
         ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
-    else:
+    elif own_session:
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     try:
         context = {
@@ -228,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             callbacks=[_progress_callback(len(trials))],
             verbose=0,
         )
-        if args.resume and (output / TUNE_DIR).exists():
+        if args.resume and tune.Tuner.can_restore(str(output / TUNE_DIR)):
             tuner = tune.Tuner.restore(
                 str(output / TUNE_DIR), trainable, resume_unfinished=True, resume_errored=True
             )
@@ -245,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         results = tuner.fit()
     finally:
-        ray.shutdown()
+        if own_session:
+            ray.shutdown()
 
     errors = [r for r in results if r.error is not None]
     print(f"\nresults: {output}\n  curves:     {output / 'curves'}\n  selections: {output / 'selections'}")

@@ -1,0 +1,153 @@
+"""The sweep end to end on real Ray Tune: Parquet contract, retries, interrupted driver + --resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from direct_ray.results.schema import REQUIRED_COLUMNS
+from direct_ray.sweep import main
+
+pytestmark = pytest.mark.ray
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = ["round", "n_labeled", "n_labeled_per_class", "n_noisy_labels", "balanced_accuracy", "accuracy",
+           "worst_class_accuracy", "minority_accuracy"]
+
+
+def write_study(path: Path, **changes) -> Path:
+    study = {
+        "name": "tiny",
+        "rounds": 3,
+        "b_train": 10,
+        "initial_size": 10,
+        "model": {"kind": "mlp"},
+        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0},
+        "grid": {
+            "dataset": [{"kind": "digits", "num_classes": 2}],
+            "strategy": ["direct", "random"],
+            "seed": [0],
+            "b_parallel": [2],
+            "noise": [{"model": "uniform", "rate": 0.1}],
+        },
+    }
+    study.update(changes)
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def curves(output: Path) -> list[dict]:
+    return ds.dataset(output / "curves", partitioning="hive", format="parquet").to_table().to_pylist()
+
+
+def by_strategy(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["round"]):
+        out.setdefault(row["strategy"], []).append({k: row[k] for k in METRICS})
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    output = tmp / "out"
+    assert main([str(write_study(tmp / "study.yaml")), "--output", str(output), "--no-report"]) == 0
+    return output
+
+
+def test_every_trial_writes_the_contract_columns(tiny_sweep):
+    rows = curves(tiny_sweep)
+    assert {r["strategy"] for r in rows} == {"direct", "random"}
+    for column in REQUIRED_COLUMNS["curves"]:
+        assert column in rows[0], column
+    for strategy, trial in by_strategy(rows).items():
+        assert [r["n_labeled"] for r in trial] == [10, 20, 30, 40], strategy
+    files = sorted((tiny_sweep / "curves").rglob("*.parquet"))
+    assert len(files) == 2 and all(f.parent.name.startswith("strategy=") for f in files)
+    assert pq.read_metadata(files[0]).metadata[b"direct_ray.schema_version"] == b"1"
+    selections = ds.dataset(tiny_sweep / "selections", partitioning="hive").to_table()
+    for column in REQUIRED_COLUMNS["selections"]:
+        assert column in selections.column_names
+    assert selections.num_rows == 2 * 40
+
+
+def test_results_read_with_pandas_and_duckdb(tiny_sweep):
+    import duckdb
+    import pandas as pd
+
+    frame = pd.read_parquet(tiny_sweep / "curves")
+    assert len(frame) == 8 and set(frame["strategy"].astype(str)) == {"direct", "random"}
+    glob = str(tiny_sweep / "curves" / "**" / "*.parquet")
+    count = duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning=true) where round = 3").fetchone()
+    assert count == (2,)
+
+
+def test_a_trial_that_raises_once_is_retried_to_identical_rows(tiny_sweep, tmp_path):
+    study = write_study(tmp_path / "study.yaml", faults={"trial_raise_at_round": 2, "marker_dir": str(tmp_path / "m")})
+    output = tmp_path / "out"
+    assert main([str(study), "--output", str(output), "--no-report"]) == 0
+    assert len(list((tmp_path / "m").glob("trial_raise_*.fired"))) == 2  # each trial raised once
+    assert by_strategy(curves(output)) == by_strategy(curves(tiny_sweep))
+
+
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_session, tmp_path):
+    study = write_study(
+        tmp_path / "study.yaml",
+        max_concurrent_trials=1,
+        grid={
+            "dataset": [{"kind": "digits", "num_classes": 2}],
+            "strategy": ["random", "confidence", "direct"],
+            "seed": [0],
+            "b_parallel": [1],
+        },
+    )
+    output = tmp_path / "out"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "direct_ray.sweep", str(study), "--output", str(output), "--num-cpus", "1", "--no-report"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.time() + 240
+    finished: dict[Path, float] = {}
+    try:
+        while time.time() < deadline and not finished:
+            time.sleep(0.5)
+            for f in (output / "curves").rglob("*.parquet") if (output / "curves").exists() else []:
+                if pq.read_metadata(f).num_rows == 4:
+                    finished[f] = f.stat().st_mtime_ns
+        assert finished, "no trial finished before the deadline"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its local Ray die at once
+        driver.wait()
+    assert main([str(study), "--output", str(output), "--resume", "--no-report"]) == 0
+    for f, mtime in finished.items():
+        assert f.stat().st_mtime_ns == mtime, f"{f.name} was rerun"
+    rows = curves(output)
+    keys = [(r["trial_id"], r["round"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 3 * 4
+
+
+def test_bad_study_is_a_clear_error_before_ray_starts(tmp_path, capsys):
+    study = write_study(tmp_path / "study.yaml", rounds=-2)
+    assert main([str(study), "--output", str(tmp_path / "o")]) == 2
+    assert "rounds" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_to_mix_two_sweeps_in_one_output(tiny_sweep, tmp_path):
+    with pytest.raises(SystemExit, match="--resume"):
+        main([str(write_study(tmp_path / "s.yaml")), "--output", str(tiny_sweep)])
+
+
+def test_help_lists_the_options():
+    result = subprocess.run([sys.executable, "-m", "direct_ray.sweep", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0
+    for option in ("--set", "--output", "--resume", "--address"):
+        assert option in result.stdout
