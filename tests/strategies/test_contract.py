@@ -1,0 +1,244 @@
+"""The selection contract, checked for every registered strategy.
+
+Every name in ``STRATEGY_NAMES`` runs the same checks (in the spirit of small-text's and
+scikit-activeml's template tests): exact budget, no duplicates, never an already-labeled
+index, at most ``effective_b_parallel`` indices per ``annotate`` call, the returned order
+equal to the order of the calls, inputs left untouched, pool exhaustion, determinism under
+a seed, and clear errors for bad input. Pools are random and small, so the whole file runs
+in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from direct_ray.strategies import STRATEGY_NAMES, SelectionError, make_strategy
+
+EMBEDDING_DIM = 6
+
+
+@dataclass
+class Pool:
+    probs: np.ndarray
+    truth: np.ndarray
+    observed: np.ndarray
+    embeddings: np.ndarray
+
+    @property
+    def n_unlabeled(self) -> int:
+        return int(np.count_nonzero(self.observed == -1))
+
+
+def make_pool(
+    seed: int, n: int, k: int, n_labeled: int, *, ties: bool = False, dtype=np.float64, label_dtype=np.int64
+) -> Pool:
+    """A random pool; ``ties=True`` rounds the probabilities so that many rows coincide."""
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(k), size=n)
+    if ties:
+        probs = np.round(probs, 1)
+        probs /= probs.sum(axis=1, keepdims=True)
+    truth = rng.integers(0, k, n)
+    observed = np.full(n, -1, dtype=label_dtype)
+    labeled = rng.choice(n, n_labeled, replace=False)
+    observed[labeled] = truth[labeled]
+    return Pool(probs.astype(dtype), truth, observed, rng.normal(size=(n, EMBEDDING_DIM)))
+
+
+class Oracle:
+    """A noise-free annotator that enforces the call-size limit and records every call."""
+
+    def __init__(self, truth: np.ndarray, limit: int) -> None:
+        self.truth = truth
+        self.limit = limit
+        self.calls: list[np.ndarray] = []
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices)
+        assert indices.ndim == 1 and np.issubdtype(indices.dtype, np.integer)
+        assert 1 <= indices.size <= self.limit, f"annotate called with {indices.size} > {self.limit} indices"
+        self.calls.append(indices.copy())
+        return self.truth[indices]
+
+
+def run(name: str, pool: Pool, budget: int, b_parallel: int, seed: int = 0):
+    """Select once with a fresh strategy; check the contract; return (bought, oracle calls)."""
+    strategy = make_strategy(name, b_parallel=b_parallel)
+    assert strategy.name == name
+    expected_parallel = 1 if strategy.sequential_only else b_parallel
+    assert strategy.effective_b_parallel == expected_parallel
+    embeddings = pool.embeddings if strategy.needs_embeddings else None
+    inputs = (pool.probs.copy(), pool.observed.copy(), pool.embeddings.copy())
+    oracle = Oracle(pool.truth, expected_parallel)
+
+    bought = strategy.select(
+        pool.probs, pool.observed, budget, oracle, np.random.default_rng(seed), embeddings=embeddings
+    )
+
+    assert isinstance(bought, np.ndarray) and bought.ndim == 1 and np.issubdtype(bought.dtype, np.integer)
+    assert bought.size == min(budget, pool.n_unlabeled), "exact budget unless the pool runs out"
+    assert np.unique(bought).size == bought.size, "an index was bought twice"
+    assert np.all((bought >= 0) & (bought < len(pool.truth)))
+    assert np.all(pool.observed[bought] == -1), "an already-labeled index was bought"
+    calls = np.concatenate(oracle.calls) if oracle.calls else np.empty(0, dtype=np.int64)
+    assert np.array_equal(calls, bought), "returned order must be the order of the annotate calls"
+    for before, after in zip(inputs, (pool.probs, pool.observed, pool.embeddings)):
+        assert np.array_equal(before, after), "select mutated its input"
+    return bought, oracle.calls
+
+
+SETTINGS = [
+    # (n, k, b_parallel, budget, n_labeled)
+    (1, 2, 1, 1, 0),
+    (50, 2, 1, 10, 5),
+    (120, 3, 5, 23, 10),
+    (200, 10, 4, 40, 30),
+    (30, 4, 8, 7, 0),  # b_parallel larger than the budget
+    (40, 3, 3, 60, 15),  # budget larger than the unlabeled pool: buys all 25
+]
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+@pytest.mark.parametrize("n, k, b_parallel, budget, n_labeled", SETTINGS)
+def test_contract(name, n, k, b_parallel, budget, n_labeled):
+    pool = make_pool(n * k + budget, n, k, n_labeled)
+    run(name, pool, budget, b_parallel)
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_pool_exhaustion(name):
+    pool = make_pool(1, 20, 3, 8)
+    assert run(name, pool, 100, 3)[0].size == 12  # buys all that remain
+    for budget, p in [(0, pool), (5, make_pool(2, 20, 3, 20))]:  # budget 0; fully labeled pool
+        bought, calls = run(name, p, budget, 3)
+        assert bought.size == 0 and calls == []
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_deterministic_under_a_seed(name):
+    pool = make_pool(3, 150, 3, 12, ties=True)
+    bought, calls = run(name, pool, 30, 4, seed=5)
+    again, calls_again = run(name, pool, 30, 4, seed=5)
+    assert np.array_equal(bought, again)
+    assert [c.tolist() for c in calls] == [c.tolist() for c in calls_again]
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    k=st.integers(2, 5),
+    b_parallel=st.integers(1, 6),
+    budget=st.integers(0, 50),
+    labeled_fraction=st.floats(0, 1),
+    ties=st.booleans(),
+    float32=st.booleans(),
+    int32_labels=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_contract_property(name, n, k, b_parallel, budget, labeled_fraction, ties, float32, int32_labels, seed):
+    pool = make_pool(
+        seed,
+        n,
+        k,
+        int(labeled_fraction * n),
+        ties=ties,
+        dtype=np.float32 if float32 else np.float64,
+        label_dtype=np.int32 if int32_labels else np.int64,
+    )
+    run(name, pool, budget, b_parallel, seed=seed)
+
+
+def test_galaxy_is_sequential():
+    galaxy = make_strategy("galaxy", b_parallel=5)
+    assert galaxy.sequential_only and galaxy.effective_b_parallel == 1 and galaxy.b_parallel == 5
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def _bad_inputs():
+    pool = make_pool(4, 12, 3, 3)
+    p, o, e = pool.probs, pool.observed, pool.embeddings
+    nan = p.copy()
+    nan[0, 0] = np.nan
+    return {
+        "probs 1-D": dict(probs=p[:, 0]),
+        "one class": dict(probs=p[:, :1]),
+        "integer probs": dict(probs=(p > 0.5).astype(int)),
+        "NaN probs": dict(probs=nan),
+        "observed too short": dict(observed=o[:-1]),
+        "observed float": dict(observed=o.astype(float)),
+        "label = K": dict(observed=np.where(o == -1, -1, 3)),
+        "label < -1": dict(observed=np.where(o == -1, -2, o)),
+        "negative budget": dict(budget=-1),
+        "float budget": dict(budget=2.5),
+        "bool budget": dict(budget=True),
+        "embeddings wrong N": dict(embeddings=e[:-1]),
+        "embeddings 1-D": dict(embeddings=e[:, 0]),
+    }, pool
+
+
+BAD_INPUTS = list(_bad_inputs()[0])
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_a_value_error(name, case):
+    cases, pool = _bad_inputs()
+    strategy = make_strategy(name, b_parallel=2)
+    args = dict(probs=pool.probs, observed=pool.observed, budget=4, embeddings=pool.embeddings) | cases[case]
+    oracle = Oracle(pool.truth, 2)
+    with pytest.raises(ValueError):
+        strategy.select(args["probs"], args["observed"], args["budget"], oracle, np.random.default_rng(0),
+                        embeddings=args["embeddings"])
+    assert oracle.calls == [], "no label may be bought before the input is validated"
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_missing_embeddings(name):
+    pool = make_pool(5, 12, 3, 3)
+    strategy = make_strategy(name)
+    if not strategy.needs_embeddings:
+        # Strategies that do not need embeddings accept and ignore them.
+        with_emb = strategy.select(pool.probs, pool.observed, 4, Oracle(pool.truth, 1), np.random.default_rng(0),
+                                   embeddings=pool.embeddings)
+        without = strategy.select(pool.probs, pool.observed, 4, Oracle(pool.truth, 1), np.random.default_rng(0))
+        assert np.array_equal(with_emb, without)
+        return
+    with pytest.raises(ValueError, match="needs embeddings"):
+        strategy.select(pool.probs, pool.observed, 4, Oracle(pool.truth, 1), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        (lambda idx: np.zeros(len(idx) + 1, dtype=np.int64), "labels for"),
+        (lambda idx: np.full(len(idx), 7), "label outside"),
+    ],
+    ids=["wrong count", "label out of range"],
+)
+def test_a_broken_annotator_is_a_selection_error(name, answer, match):
+    pool = make_pool(6, 20, 3, 3)
+    strategy = make_strategy(name, b_parallel=2)
+    embeddings = pool.embeddings if strategy.needs_embeddings else None
+    with pytest.raises(SelectionError, match=match):
+        strategy.select(pool.probs, pool.observed, 4, answer, np.random.default_rng(0), embeddings=embeddings)
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+@pytest.mark.parametrize("b_parallel", [0, -1, 1.5, True])
+def test_bad_b_parallel(name, b_parallel):
+    with pytest.raises(ValueError, match="b_parallel must be an integer >= 1"):
+        make_strategy(name, b_parallel=b_parallel)
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown strategy 'dirct'; choose one of: direct, galaxy"):
+        make_strategy("dirct")
