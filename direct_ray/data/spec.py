@@ -1,0 +1,132 @@
+"""What a study names (:class:`DatasetSpec`) and what loading it gives (:class:`Dataset`).
+
+A spec is the ``dataset:`` mapping of a study, e.g. ``{kind: cifar10, num_classes: 3}``. It
+is validated when parsed, so a bad dataset (an unknown kind, K larger than the dataset's
+classes, a features file without ``path``) is an error before anything starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from direct_ray.data.imbalance import imbalance_ratio
+
+DATASET_KINDS = ("digits", "features", "cifar10", "cifar100", "svhn")
+TORCHVISION_KINDS = ("cifar10", "cifar100", "svhn")
+
+# Original classes of the built-in datasets (a features file's classes are known on load).
+KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Which dataset, with how many classes after the imbalance construction.
+
+    ``path`` is the ``.npz`` file of kind ``features`` (and only of it); ``root`` and
+    ``download`` are passed to torchvision for ``cifar10``, ``cifar100`` and ``svhn`` (and only
+    for them). Giving a field the kind does not use is an error, so typos surface early.
+    """
+
+    kind: str
+    num_classes: int = 2
+    path: str | None = None
+    root: str = "~/data"
+    download: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATASET_KINDS:
+            raise ValueError(f"kind: unknown dataset {self.kind!r}; choose one of {list(DATASET_KINDS)}")
+        k = self.num_classes
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {k!r}")
+        known = KNOWN_CLASSES.get(self.kind)
+        if known is not None and k > known:
+            raise ValueError(f"num_classes={k} exceeds the {known} classes of {self.kind}")
+        if self.kind == "features":
+            if not isinstance(self.path, str) or not self.path:
+                raise ValueError("path: kind 'features' needs path, the .npz file (x_train, y_train, x_test, y_test)")
+        elif self.path is not None:
+            raise ValueError(f"path: only kind 'features' reads a file; {self.kind!r} takes no path")
+        if not isinstance(self.root, str) or not self.root:
+            raise ValueError(f"root must be a non-empty string, got {self.root!r}")
+        if not isinstance(self.download, bool):
+            raise ValueError(f"download must be true or false, got {self.download!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DatasetSpec":
+        """Parse a study's ``dataset:`` mapping; unknown or unused keys are errors naming the key."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"dataset must be a mapping with at least 'kind', got {type(data).__name__}")
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown}; allowed: {allowed}")
+        if "kind" not in data:
+            raise ValueError(f"kind is required; choose one of {list(DATASET_KINDS)}")
+        if data["kind"] not in TORCHVISION_KINDS:
+            for key in ("root", "download"):
+                if key in data:
+                    raise ValueError(f"{key}: only the torchvision kinds {list(TORCHVISION_KINDS)} use it")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict:
+        """The fields this kind uses (what ``from_dict`` accepts back)."""
+        out: dict[str, Any] = {"kind": self.kind, "num_classes": self.num_classes}
+        if self.kind == "features":
+            out["path"] = self.path
+        if self.kind in TORCHVISION_KINDS:
+            out["root"] = self.root
+            out["download"] = self.download
+        return out
+
+    @property
+    def name(self) -> str:
+        """A short filesystem-safe label, e.g. ``digits-k2`` or ``features-my_emb-k3``."""
+        base = self.kind
+        if self.kind == "features":
+            base = f"features-{_UNSAFE.sub('_', Path(self.path).stem) or 'file'}"
+        return f"{base}-k{self.num_classes}"
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Train and test splits with labels already imbalanced to 0..K-1 (class K-1 the majority).
+
+    ``kind`` is ``"features"`` (x is N x D float32) or ``"images"`` (x is N x 3 x H x W uint8,
+    normalised only inside training). The training split is the active-learning pool.
+    """
+
+    name: str
+    kind: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        ndim = {"features": 2, "images": 4}.get(self.kind)
+        if ndim is None:
+            raise ValueError(f"kind must be 'features' or 'images', got {self.kind!r}")
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.ndim != ndim or y.shape != (len(x),) or y.dtype != np.int64:
+                raise ValueError(f"{split} split: x must be {ndim}-D with one int64 label per row")
+            if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
+                raise ValueError(f"{split} split: labels must lie in 0..{self.num_classes - 1}")
+
+    def class_counts(self) -> np.ndarray:
+        """Examples per class in the training split (length K)."""
+        return np.bincount(self.y_train, minlength=self.num_classes)
+
+    @property
+    def imbalance_ratio(self) -> float:
+        """Largest minority class over the majority class, training split (Table 1's gamma)."""
+        return imbalance_ratio(self.y_train, self.num_classes)

@@ -1,0 +1,66 @@
+"""DatasetSpec parsing and validation (no data is loaded here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from direct_ray.data import DATASET_KINDS, DatasetSpec
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ({"kind": "digits"}, "digits-k2"),
+        ({"kind": "cifar10", "num_classes": 3}, "cifar10-k3"),
+        ({"kind": "cifar100", "num_classes": 100, "root": "/data", "download": False}, "cifar100-k100"),
+        ({"kind": "svhn"}, "svhn-k2"),
+        ({"kind": "features", "path": "/x/my emb(v2).npz"}, "features-my_emb_v2_-k2"),
+    ],
+)
+def test_round_trip_and_name(data, name):
+    spec = DatasetSpec.from_dict(data)
+    assert spec.name == name
+    assert DatasetSpec.from_dict(spec.to_dict()) == spec
+    assert set(spec.to_dict()) >= set(data)
+
+
+def test_to_dict_holds_only_fields_the_kind_uses():
+    assert DatasetSpec("digits").to_dict() == {"kind": "digits", "num_classes": 2}
+    assert set(DatasetSpec("svhn").to_dict()) == {"kind", "num_classes", "root", "download"}
+    assert set(DatasetSpec("features", path="a.npz").to_dict()) == {"kind", "num_classes", "path"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"kind": "mnist"}, r"kind: unknown dataset 'mnist'; choose one of"),
+        ({"num_classes": 2}, "kind is required"),
+        ({"kind": "digits", "classes": 2}, r"unknown key\(s\) \['classes'\]; allowed"),
+        ({"kind": "digits", "num_classes": 1}, "num_classes must be an integer >= 2"),
+        ({"kind": "digits", "num_classes": "2"}, "num_classes must be an integer >= 2"),
+        ({"kind": "digits", "num_classes": True}, "num_classes must be an integer >= 2"),
+        ({"kind": "cifar10", "num_classes": 11}, "num_classes=11 exceeds the 10 classes of cifar10"),
+        ({"kind": "svhn", "num_classes": 12}, "exceeds the 10 classes of svhn"),
+        ({"kind": "cifar100", "num_classes": 101}, "exceeds the 100 classes of cifar100"),
+        ({"kind": "features"}, "path: kind 'features' needs path"),
+        ({"kind": "digits", "path": "x.npz"}, "path: only kind 'features'"),
+        ({"kind": "digits", "root": "/data"}, "root: only the torchvision kinds"),
+        ({"kind": "features", "path": "x.npz", "download": False}, "download: only the torchvision kinds"),
+        ({"kind": "cifar10", "download": "yes"}, "download must be true or false"),
+        ({"kind": "cifar10", "root": ""}, "root must be a non-empty string"),
+    ],
+)
+def test_bad_specs_are_errors_naming_the_field(data, message):
+    with pytest.raises(ValueError, match=message):
+        DatasetSpec.from_dict(data)
+
+
+def test_not_a_mapping():
+    with pytest.raises(ValueError, match="mapping"):
+        DatasetSpec.from_dict(["digits"])
+
+
+def test_every_kind_is_constructible():
+    for kind in DATASET_KINDS:
+        spec = DatasetSpec(kind, path="f.npz" if kind == "features" else None)
+        assert spec.name.endswith("-k2")
