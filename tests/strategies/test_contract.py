@@ -66,9 +66,12 @@ class Oracle:
         return self.truth[indices]
 
 
-def run(name: str, pool: Pool, budget: int, b_parallel: int, seed: int = 0):
-    """Select once with a fresh strategy; check the contract; return (bought, oracle calls)."""
-    strategy = make_strategy(name, b_parallel=b_parallel)
+def run(name: str, pool: Pool, budget: int, b_parallel: int, seed: int = 0, strategy=None):
+    """Select once (with a fresh strategy unless one is given); check the contract.
+
+    Returns ``(bought, oracle calls)``.
+    """
+    strategy = make_strategy(name, b_parallel=b_parallel) if strategy is None else strategy
     assert strategy.name == name
     expected_parallel = 1 if strategy.sequential_only else b_parallel
     assert strategy.effective_b_parallel == expected_parallel
@@ -126,6 +129,17 @@ def test_deterministic_under_a_seed(name):
     again, calls_again = run(name, pool, 30, 4, seed=5)
     assert np.array_equal(bought, again)
     assert [c.tolist() for c in calls] == [c.tolist() for c in calls_again]
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_one_instance_serves_several_rounds(name):
+    # The runtime keeps one strategy object for a whole trial.
+    pool = make_pool(7, 80, 3, 6)
+    strategy = make_strategy(name, b_parallel=3)
+    for round_ in range(3):
+        bought, _ = run(name, pool, 10, 3, seed=round_, strategy=strategy)
+        pool.observed[bought] = pool.truth[bought]
+    assert pool.n_unlabeled == 80 - 6 - 30
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
