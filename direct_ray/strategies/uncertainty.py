@@ -15,11 +15,12 @@ name               class                key (lowest bought first)
 =================  ===================  ==============================================
 
 Speed: one round costs about one ``np.argsort`` of the pool. The keys are computed in
-blocks of rows that fit in cache, one column at a time (numpy's ``max``/``sum`` along a
-short last axis pays a per-row overhead that alone costs as much as the sort), and the
-batch is taken with :func:`~direct_ray.strategies.base.top_k_lowest` (``argpartition``,
-O(N)). No N x K temporary is made; keys are computed on the whole pool and then
-restricted to the unlabeled examples.
+blocks of rows that fit in cache, with one vector operation per column (numpy's ``max``
+along a short last axis pays a per-row overhead that alone costs as much as the sort),
+and the batch is taken with :func:`~direct_ray.strategies.base.top_k_lowest`
+(``argpartition``, O(N)). No N x K temporary is made; keys are computed on the whole
+pool and then restricted to the unlabeled examples. Entropy is the dearest (one ``log``
+per probability): float64 probabilities cost about three times as much as float32.
 """
 
 from __future__ import annotations
