@@ -116,7 +116,8 @@ class PoolActor:
     """Holds the trial's :class:`PoolState`; every purchase is recorded here."""
 
     def __init__(self, state: PoolState) -> None:
-        self.state = state
+        # Arrays arriving through the object store are read-only views: take a writable copy.
+        self.state = PoolState.from_arrays(state.to_arrays())
 
     def record(self, round_: int, indices, observed, true_labels, annotators) -> int:
         self.state.record(round_, indices, observed, true_labels, annotators)
