@@ -85,6 +85,22 @@ def test_class_conditional_matches_matrix_rows(persistent):
                 assert within_5se(freq, pij, seen.size)
 
 
+class _LargestUniforms:
+    """A stand-in generator whose uniforms are all 1 - 2**-53, the largest ``random()`` returns."""
+
+    def random(self, size):
+        return np.full(size, 1 - 2**-53)
+
+
+def test_class_conditional_never_draws_a_zero_probability_class():
+    # Row 0's cumulative sum rounds to 1 - 2**-53 before the trailing zero: a uniform at
+    # the very top of [0, 1) must still land on class 2, not the impossible class 3.
+    w = (9 / 28, 18 / 28, 1 / 28)
+    matrix = (w + (0.0,), (0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0), (0.0, 0.0, 0.0, 1.0))
+    model = NoiseModel(NoiseConfig("class_conditional", matrix=matrix), 4)
+    assert model.observe(np.array([0, 1]), np.array([0, 1]), _LargestUniforms()).tolist() == [2, 1]
+
+
 def test_per_annotator_rates():
     config = NoiseConfig("uniform", rates=(0.1, 0.3))
     assert [config.rate_for(a) for a in range(4)] == [0.1, 0.3, 0.1, 0.3]
