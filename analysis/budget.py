@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -146,11 +146,6 @@ def b_parallel_series(summaries: Sequence[BudgetSummary]) -> dict[Setting, dict[
     return {setting: dict(sorted(out[setting].items())) for setting in sorted(out)}
 
 
-def summaries_by_key(summaries: Sequence[BudgetSummary]) -> Mapping[tuple[Setting, Method], BudgetSummary]:
-    """Index summaries by (setting, method)."""
-    return {(s.setting, s.method): s for s in summaries}
-
-
 __all__ = [
     "Budget",
     "BudgetSummary",
@@ -159,7 +154,6 @@ __all__ = [
     "dataset_budgets",
     "normalized_auc",
     "robustness_series",
-    "summaries_by_key",
     "summarize",
     "value_at",
 ]
