@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torchvision.models import ResNet18_Weights, resnet18
 
 from direct_ray.training import ModelConfig
 
@@ -49,6 +48,8 @@ class Network(nn.Module):
 
 
 def _resnet18_backbone(pretrained: bool | str) -> nn.Module:
+    from torchvision.models import resnet18  # imported here: the feature models never need torchvision
+
     net = resnet18(weights=None)
     if pretrained is not False:
         state = _imagenet_state() if pretrained is True else _file_state(pretrained)
@@ -63,6 +64,8 @@ def _resnet18_backbone(pretrained: bool | str) -> nn.Module:
 
 
 def _imagenet_state() -> dict:
+    from torchvision.models import ResNet18_Weights
+
     weights = ResNet18_Weights.IMAGENET1K_V1
     try:
         return weights.get_state_dict(progress=False)

@@ -111,6 +111,16 @@ def test_linear_embeddings_are_the_inputs(digits):
     assert np.array_equal(result.embeddings, digits.x_train)
 
 
+def test_float64_features_train_like_float32(digits):
+    labeled, labels = random_labeled(digits, 30, 1)
+    args = (labeled, labels)
+    as32 = fit_and_score(ModelConfig(epochs=2), digits.x_train, *args, digits.x_test, 2, seed=0, device="cpu")
+    as64 = fit_and_score(
+        ModelConfig(epochs=2), digits.x_train.astype(np.float64), *args, digits.x_test.astype(np.float64), 2, seed=0, device="cpu"
+    )
+    assert np.array_equal(as32.probs, as64.probs)
+
+
 def test_without_embeddings(digits):
     labeled, labels = random_labeled(digits, 30, 1)
     result = fit_and_score(
