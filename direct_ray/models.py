@@ -22,6 +22,8 @@ label never appears as a target, so its weight is irrelevant and set to 0 (no di
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -78,8 +80,6 @@ def _imagenet_state() -> dict:
 
 
 def _file_state(path: str) -> dict:
-    from pathlib import Path
-
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"pretrained: state_dict file {str(file)!r} not found")
