@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -180,7 +181,6 @@ class _TrialRun:
         if self.state.pool is None:
             self.state.pool = PoolState.empty(len(dataset.y_train), self.num_classes)
         self.needs_embeddings = strategy_class(config.strategy).needs_embeddings
-        self._fired = False
 
     def run(self) -> TrialState:
         cfg = self.config
@@ -195,25 +195,33 @@ class _TrialRun:
         self.selector = SelectionActor.remote(cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed)
         self.pool = PoolActor.remote(self.state.pool)
         self.effective_b_parallel = ray.get(self.selector.effective_b_parallel.remote())
+        ray.get([actor.__ray_ready__.remote() for actor in [self.pool, *self.annotators]])
+        # Parquet files are rewritten in the background while the next round trains.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
+        self.pending_write: Future | None = None
+        # Round r's wall time is the span from round r-1's row to round r's row, so every
+        # second (Ray calls, checkpoints, reports) is counted in exactly one round.
+        self.span_start = time.perf_counter()
+        self.carried_seconds = self.state.pending_round_seconds
         try:
             if self.state.next_round == 0 and self.state.pool.n_labeled == 0:
-                start = time.perf_counter()
                 rng = generator(cfg.seed, INITIAL_STREAM)
                 initial = rng.choice(len(self.dataset.y_train), size=cfg.initial_size, replace=False)
                 purchase = ray.get(self.selector.buy.remote(0, initial))
                 self._record(0, purchase)
                 self.state.pending_select_seconds = purchase.seconds
-                self.state.pending_round_seconds = time.perf_counter() - start
             for round_ in range(self.state.next_round, cfg.rounds + 1):
                 self._round(round_, x_pool, x_test)
+            self._wait_for_write()
         finally:
+            self.writer.shutdown(wait=True)
             for actor in [self.selector, self.pool, *self.annotators]:
                 ray.kill(actor)
         return self.state
 
     def _record(self, round_: int, purchase: Purchases) -> None:
         indices, observed, true, annotators = purchase.arrays()
-        ray.get(self.pool.record.remote(round_, indices, observed, true, annotators))
+        self.state.pool = ray.get(self.pool.record.remote(round_, indices, observed, true, annotators))
 
     def _maybe_fault(self, round_: int) -> None:
         faults = self.config.faults
@@ -231,8 +239,7 @@ class _TrialRun:
 
     def _round(self, round_: int, x_pool, x_test) -> None:
         cfg = self.config
-        start = time.perf_counter()
-        labeled, labels = ray.get(self.pool.labeled.remote())
+        labeled, labels = self.state.pool.training_set()
         probs, embeddings, info_ref = train_and_score.options(
             num_cpus=cfg.resources.cpus_per_trial, num_gpus=cfg.resources.gpus_per_trial
         ).remote(
@@ -247,28 +254,29 @@ class _TrialRun:
         )
         info = ray.get(info_ref)
         self._maybe_fault(round_)
-        summary = ray.get(self.pool.summary.remote())
+        pool = self.state.pool
+        summary = {
+            "n_labeled": pool.n_labeled,
+            "n_labeled_per_class": pool.per_class_observed().tolist(),
+            "n_noisy_labels": pool.n_noisy(),
+            "n_minority_labels": pool.n_minority(),
+        }
         metrics = classification_metrics(self.dataset.y_test, info["test_pred"], self.num_classes)
         row = self._row(round_, summary, metrics, info)
-        row["round_seconds"] = self.state.pending_round_seconds + (time.perf_counter() - start)
-        # Rows of this round's purchases for the audit table.
-        self.state.selections.extend(
-            {"trial_id": cfg.trial_id, **r} for r in ray.get(self.pool.selection_rows.remote(round_))
-        )
+        now = time.perf_counter()
+        row["round_seconds"] = self.carried_seconds + (now - self.span_start)
+        self.span_start, self.carried_seconds = now, 0.0
+        self.state.selections.extend({"trial_id": cfg.trial_id, **r} for r in pool.selection_rows(round_))
         self.state.curve.append(row)
         # Buy the next round's labels with this round's model, then checkpoint.
-        next_select = next_round_seconds = 0.0
+        next_select = 0.0
         if round_ < cfg.rounds:
-            t0 = time.perf_counter()
-            observed = self.pool.observed.remote()
-            purchase = ray.get(self.selector.select.remote(round_ + 1, probs, observed, cfg.b_train, embeddings))
+            purchase = ray.get(self.selector.select.remote(round_ + 1, probs, pool.observed, cfg.b_train, embeddings))
             self._record(round_ + 1, purchase)
             next_select = purchase.seconds
-            next_round_seconds = time.perf_counter() - t0
         self.state.next_round = round_ + 1
         self.state.pending_select_seconds = next_select
-        self.state.pending_round_seconds = next_round_seconds
-        self.state.pool = ray.get(self.pool.snapshot.remote())
+        self.state.pending_round_seconds = time.perf_counter() - self.span_start
         if self.checkpoint_dir is not None:
             self.state.save(self.checkpoint_dir)
         self._write_results()
@@ -308,25 +316,37 @@ class _TrialRun:
             "noise_config": json.dumps(cfg.noise.to_dict(), sort_keys=True),
         }
 
+    def _wait_for_write(self) -> None:
+        if self.pending_write is not None:
+            self.pending_write.result()  # re-raises a failed write
+            self.pending_write = None
+
     def _write_results(self) -> None:
+        """Rewrite this trial's Parquet files (in the background; one write at a time, in order)."""
         if self.context.output is None:
             return
+        self._wait_for_write()
         cfg = self.config
         metadata = {
             META_STUDY: {"sweep_id": self.context.sweep_id, **self.context.study},
             META_TRIAL: cfg.to_dict(),
             META_VERSIONS: self.context.versions,
         }
-        for table, rows in ((CURVES, self.state.curve), (SELECTIONS, self.state.selections)):
-            write_trial_table(
-                self.context.output,
-                table,
-                rows,
-                dataset=self.dataset.name,
-                strategy=cfg.strategy,
-                trial_id=cfg.trial_id,
-                metadata=metadata,
-            )
+        tables = [(CURVES, list(self.state.curve)), (SELECTIONS, list(self.state.selections))]
+
+        def write() -> None:
+            for table, rows in tables:
+                write_trial_table(
+                    self.context.output,
+                    table,
+                    rows,
+                    dataset=self.dataset.name,
+                    strategy=cfg.strategy,
+                    trial_id=cfg.trial_id,
+                    metadata=metadata,
+                )
+
+        self.pending_write = self.writer.submit(write)
 
 
 __all__ = ["TrialContext", "TrialState", "run_trial", "check_trial"]

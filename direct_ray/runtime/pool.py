@@ -43,6 +43,11 @@ class PoolState:
     def n_labeled(self) -> int:
         return int(np.count_nonzero(self.observed != UNLABELED))
 
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labeled indices in purchase order, their observed labels): what the model trains on."""
+        idx = self.labeled_indices()
+        return idx, self.observed[idx]
+
     def labeled_indices(self) -> np.ndarray:
         """Labeled pool indices in the order they were bought."""
         idx = np.flatnonzero(self.observed != UNLABELED)
@@ -113,34 +118,18 @@ class PoolState:
 
 @ray.remote(num_cpus=0)
 class PoolActor:
-    """Holds the trial's :class:`PoolState`; every purchase is recorded here."""
+    """Holds the trial's :class:`PoolState`; every purchase is recorded here.
+
+    It is the single writer of the labeling state. After each purchase it hands the trial
+    a snapshot (one call: what the trial checkpoints and trains on next), so a round costs
+    one actor call for the pool, whatever the pool's size.
+    """
 
     def __init__(self, state: PoolState) -> None:
         # Arrays arriving through the object store are read-only views: take a writable copy.
         self.state = PoolState.from_arrays(state.to_arrays())
 
-    def record(self, round_: int, indices, observed, true_labels, annotators) -> int:
+    def record(self, round_: int, indices, observed, true_labels, annotators) -> PoolState:
+        """Record a batch of purchases and return the updated state (for the trial's checkpoint)."""
         self.state.record(round_, indices, observed, true_labels, annotators)
-        return self.state.n_labeled
-
-    def observed(self) -> np.ndarray:
-        return self.state.observed
-
-    def labeled(self) -> tuple[np.ndarray, np.ndarray]:
-        """(labeled indices in purchase order, their observed labels): the training set."""
-        idx = self.state.labeled_indices()
-        return idx, self.state.observed[idx]
-
-    def summary(self) -> dict:
-        return {
-            "n_labeled": self.state.n_labeled,
-            "n_labeled_per_class": self.state.per_class_observed().tolist(),
-            "n_noisy_labels": self.state.n_noisy(),
-            "n_minority_labels": self.state.n_minority(),
-        }
-
-    def selection_rows(self, round_: int) -> list[dict]:
-        return self.state.selection_rows(round_)
-
-    def snapshot(self) -> PoolState:
         return self.state

@@ -25,14 +25,16 @@ def _train_and_score(
     seed: int,
     want_embeddings: bool,
 ):
-    result = fit_and_score(ModelConfig.from_dict(model), x_pool, labeled, labels, x_test, num_classes, seed)
+    result = fit_and_score(
+        ModelConfig.from_dict(model), x_pool, labeled, labels, x_test, num_classes, seed, with_embeddings=want_embeddings
+    )
     info = {
         "test_pred": result.test_pred,
         "train_seconds": result.train_seconds,
         "score_seconds": result.score_seconds,
         "device": result.device,
     }
-    return result.probs, (result.embeddings if want_embeddings else None), info
+    return result.probs, result.embeddings, info
 
 
 train_and_score = ray.remote(num_returns=3, max_retries=2)(_train_and_score)
