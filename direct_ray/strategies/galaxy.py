@@ -67,13 +67,14 @@ class LinearGraph:
     """
 
     def __init__(self, order: np.ndarray, k: int, labels: np.ndarray, rng: np.random.Generator) -> None:
-        self.order = order
-        self.k = k
         self.n = order.size
+        index_dtype = np.int32 if self.n < 2**31 else np.int64  # K lists of N: halve the memory
+        self.order = order.astype(index_dtype)
+        self.k = k
         self._labels = labels  # the shared compact labels, pool order (kept current by LabelView)
         self._rng = rng
-        self.inverse = np.empty(self.n, dtype=np.int32 if self.n < 2**31 else np.int64)
-        self.inverse[order] = np.arange(self.n, dtype=self.inverse.dtype)
+        self.inverse = np.empty(self.n, dtype=index_dtype)
+        self.inverse[order] = np.arange(self.n, dtype=index_dtype)
         positions, is_k = labeled_positions(labels[order], k)
         self.labeled: list[int] = positions.tolist()
         differ = is_k[1:] != is_k[:-1]

@@ -151,7 +151,7 @@ def test_vreduce_is_deterministic_under_a_seed():
     assert all(np.array_equal(a, b) for a, b in zip(first.batches, second.batches))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.integers(min_value=1, max_value=10**7), st.integers(min_value=1, max_value=500))
 def test_shrink_schedule_ends_at_one_hypothesis(initial_width, iterations):
     widths = shrink_schedule(initial_width, iterations)

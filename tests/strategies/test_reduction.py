@@ -44,7 +44,7 @@ def brute_force_threshold(sorted_labels: list[int], k: int) -> int:
     return int(min(best, key=lambda j: (abs(2 * j - n), j)))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(label_lists, st.integers(min_value=0, max_value=K - 1))
 def test_argmin_loss_is_argmax_prefix_sum(sorted_labels, k):
     labels = np.array(sorted_labels, dtype=np.int64)
@@ -55,7 +55,7 @@ def test_argmin_loss_is_argmax_prefix_sum(sorted_labels, k):
     np.testing.assert_array_equal(np.flatnonzero(losses == losses.min()), np.flatnonzero(s == s.max()))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(label_lists, st.integers(min_value=0, max_value=K - 1))
 def test_threshold_estimate_matches_brute_force_with_tie_rule(sorted_labels, k):
     labels = np.array(sorted_labels, dtype=np.int64)
@@ -63,7 +63,7 @@ def test_threshold_estimate_matches_brute_force_with_tie_rule(sorted_labels, k):
     assert threshold_estimate(positions, is_k, labels.size) == brute_force_threshold(sorted_labels, k)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(label_lists, st.integers(min_value=0, max_value=K - 1))
 def test_version_space_follows_definition_and_holds_every_minimiser(sorted_labels, k):
     labels = np.array(sorted_labels, dtype=np.int64)
