@@ -18,6 +18,7 @@ import numpy as np
 
 from analysis.budget import BudgetSummary, b_parallel_series, robustness_series
 from analysis.curves import Groups, Method, mean_curve, strategies
+from direct_ray.strategies import STRATEGY_NAMES
 
 _LINESTYLES = ("-", "--", ":", "-.")
 _PANEL = (4.6, 3.4)  # inches per panel
@@ -43,8 +44,11 @@ class _Style:
 
     def __init__(self, strategy_names: Sequence[str], b_parallels: Sequence[int]) -> None:
         plt = pyplot()
-        cmap = plt.get_cmap("tab10")
-        self.colors = {s: cmap(i % 10) for i, s in enumerate(strategy_names)}
+        cmap = plt.get_cmap("tab20")
+        palette = [cmap(2 * i) for i in range(10)] + [cmap(2 * i + 1) for i in range(10)]
+        # Registry order first, so a strategy keeps its colour from one study to the next.
+        order = list(STRATEGY_NAMES) + sorted(set(strategy_names) - set(STRATEGY_NAMES))
+        self.colors = {s: palette[order.index(s) % len(palette)] for s in strategy_names}
         self.lines = {b: _LINESTYLES[i % len(_LINESTYLES)] for i, b in enumerate(sorted(b_parallels))}
 
     def of(self, method: Method) -> dict:

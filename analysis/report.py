@@ -9,6 +9,7 @@ PNG figures that ``report.md`` embeds by relative path.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -34,8 +35,8 @@ def _what_was_run(meta: Mapping, groups: Groups, curves: Sequence[TrialCurve]) -
         f"- Study **{study.get('name', 'unnamed')}**"
         + (f" (sweep `{study['sweep_id']}`)" if "sweep_id" in study else "")
         + (f": {study['description']}" if study.get("description") else ""),
-        f"- {len(curves)} trials: {len(settings)} settings x {len(methods)} methods x {len(seeds)} seeds "
-        f"({', '.join(map(str, seeds))}).",
+        f"- {len(curves)} trials{_planned(study)}: {_count(len(settings), 'setting')} x "
+        f"{_count(len(methods), 'method')} x {_count(len(seeds), 'seed')} ({', '.join(map(str, seeds))}).",
         f"- Datasets: {', '.join(sorted({s.dataset for s in settings}))}; strategies: {', '.join(strategies(groups))}; "
         f"b_parallel: {', '.join(str(b) for b in sorted({m.b_parallel for m in methods}))}.",
         f"- Noise settings: {', '.join(sorted({s.label.split(', ', 1)[1] for s in settings}))}.",
@@ -62,6 +63,19 @@ def _what_was_run(meta: Mapping, groups: Groups, curves: Sequence[TrialCurve]) -
         text += "\n\nThe study configuration stored in the results:\n\n```yaml\n" + yaml.safe_dump(
             dict(study), sort_keys=False, default_flow_style=None).rstrip() + "\n```"
     return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _planned(study: Mapping) -> str:
+    """`` of N planned by the study`` when the stored grid says how many trials it has."""
+    grid = study.get("grid")
+    if not isinstance(grid, Mapping) or not grid:
+        return ""
+    planned = math.prod(len(v) if isinstance(v, list) else 1 for v in grid.values())
+    return f" with results, of {planned} planned by the study"
 
 
 def _unfinished(trials: Mapping[str, object], curves: Sequence[TrialCurve]) -> list[str]:

@@ -79,8 +79,10 @@ def realistic_study(
 ) -> Path:
     """A study with saturating curves whose speed depends on the strategy, hurt by noise and b_parallel."""
     study = {"name": "synthetic-realistic", "rounds": rounds, "b_train": b_train, "initial_size": b_train,
-             "model": {"kind": "mlp"}, "grid": {"strategy": list(strategies), "seed": list(seeds),
-                                                "b_parallel": list(b_parallels)}}
+             "model": {"kind": "mlp"},
+             "grid": {"dataset": [{"kind": "digits", "num_classes": k} for _, k in datasets],
+                      "strategy": list(strategies), "seed": list(seeds), "b_parallel": list(b_parallels),
+                      "noise": [{"model": m, "rate": r} for m, r in noises]}}
     n = b_train * (1 + np.arange(rounds + 1))
     for dataset, k in datasets:
         for strategy in strategies:

@@ -44,7 +44,7 @@ def test_report_sections_and_tables(report):
                     "## Label savings at every target", "## How savings are computed", "## Versions"):
         assert heading in text
     assert "Study **synthetic-realistic**" in text
-    assert "24 trials: 2 settings x 6 methods x 2 seeds" in text
+    assert "24 trials with results, of 24 planned by the study: 2 settings x 6 methods x 2 seeds" in text
     assert "| direct, b_parallel=1 | random, b_parallel=1 |" in text
     assert "1 (sequential)" in text  # galaxy asked for b_parallel=5 ran sequentially
     assert "| numpy |" in text
