@@ -14,6 +14,20 @@ One call of :meth:`Direct.select` is one round of the paper's Algorithm 1 with
 
 A label bought for one class counts as labeled in every class's list. Round 0 (the
 uniformly random initial set) is not part of ``select``: the caller draws it.
+
+How Algorithm 2 is read here (each point is where the paper leaves room):
+
+* A window ``(I, J)`` holds the hypotheses ``h_I .. h_{J-1}``; its width ``J - I`` counts
+  them, so ``c = (J - I) ** (1/m)`` leaves exactly one after ``m`` iterations. Candidates
+  are the unlabeled positions strictly inside, the examples that separate those hypotheses.
+* Widths follow ``round(W0 / c**t)`` (see :func:`shrink_schedule`).
+* A placement is scored by the losses of its first and last hypothesis, ties broken by the
+  total loss inside, then at random (see :func:`best_window` for why).
+* When no candidate is left the buying stops and the budget goes back to the round, but the
+  remaining shrink steps still run (they need no labels).
+
+Cost per round: one sort per class (the floor; see :func:`~.reduction.class_order`), a few
+O(N) gathers per class, and O(sum of window widths) for VReduce, about ``W0 * c / (c - 1)``.
 """
 
 from __future__ import annotations
@@ -170,11 +184,11 @@ class Direct(Strategy):
         maxima = row_max(probs)
         orders: dict[int, np.ndarray] = {}
         per_class = buyer.budget // (2 * num_classes)
-        for k in rng.permutation(num_classes):
+        for k in rng.permutation(num_classes).tolist():
             orders[k] = class_order(probs, k, maxima)
-            vreduce(view, orders[k], int(k), per_class, rng)
+            vreduce(view, orders[k], k, per_class, rng)
         rest = view.remaining
         carry = 0
-        for rank, k in enumerate(rng.permutation(num_classes)):
+        for rank, k in enumerate(rng.permutation(num_classes).tolist()):
             quota = rest // num_classes + (rank < rest % num_classes) + carry
-            carry = quota - annotate_near_threshold(view, orders[k], int(k), quota) if quota else 0
+            carry = quota - annotate_near_threshold(view, orders[k], k, quota) if quota else 0
