@@ -47,9 +47,12 @@ class Setting:
     noise_rate: float
 
     @property
+    def noise_label(self) -> str:
+        return "no noise" if self.noise_model == "none" else f"{self.noise_model} noise {self.noise_rate:g}"
+
+    @property
     def label(self) -> str:
-        noise = "no noise" if self.noise_model == "none" else f"{self.noise_model} noise {self.noise_rate:g}"
-        return f"{self.dataset}, {noise}"
+        return f"{self.dataset}, {self.noise_label}"
 
 
 @dataclass(frozen=True, order=True)

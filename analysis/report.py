@@ -39,7 +39,7 @@ def _what_was_run(meta: Mapping, groups: Groups, curves: Sequence[TrialCurve]) -
         f"{_count(len(methods), 'method')} x {_count(len(seeds), 'seed')} ({', '.join(map(str, seeds))}).",
         f"- Datasets: {', '.join(sorted({s.dataset for s in settings}))}; strategies: {', '.join(strategies(groups))}; "
         f"b_parallel: {', '.join(str(b) for b in sorted({m.b_parallel for m in methods}))}.",
-        f"- Noise settings: {', '.join(sorted({s.label.split(', ', 1)[1] for s in settings}))}.",
+        f"- Noise settings: {', '.join(sorted({s.noise_label for s in settings}))}.",
     ]
     for key in ("rounds", "b_train", "initial_size"):
         if key in study:
@@ -70,7 +70,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _planned(study: Mapping) -> str:
-    """`` of N planned by the study`` when the stored grid says how many trials it has."""
+    """How many trials the stored study grid plans (empty text when the results do not say)."""
     grid = study.get("grid")
     if not isinstance(grid, Mapping) or not grid:
         return ""
@@ -146,13 +146,15 @@ def build_report(
     budget_text = "; ".join(f"{d}: {hi} labels (AUC over {lo}-{hi})" for d, lo, hi in budgets)
     target_words = ("the final seed-averaged balanced accuracy" if headline == 1 else
                     f"{headline:.0%} of the way from the first to the final seed-averaged balanced accuracy")
+    regenerate = f"python -m analysis {results_dir}" + (
+        "" if out_dir == results_dir / "report" else f" --out {out_dir}")
     study_name = meta["study"].get("name") if isinstance(meta["study"], Mapping) else None
     has_sequential = any(s.effective_b_parallel < s.method.b_parallel for s in summaries)
 
     sections = [
         f"# Active-learning results: {study_name or results_dir.name}",
         f"Read from `{results_dir}`. Tables as CSV: [savings.csv](savings.csv), [summary.csv](summary.csv). "
-        f"Regenerate with `python -m analysis {results_dir}`.",
+        f"Regenerate with `{regenerate}`.",
         "## What was run\n\n" + _what_was_run(meta, groups, curves),
         "## Label savings (headline)\n\n"
         + (f"Labels each method needs to reach {target_words} of {' and of '.join(baselines_run)}, "
