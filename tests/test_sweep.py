@@ -86,8 +86,8 @@ def test_results_read_with_pandas_and_duckdb(tiny_sweep):
     frame = pd.read_parquet(tiny_sweep / "curves")
     assert len(frame) == 8 and set(frame["strategy"].astype(str)) == {"direct", "random"}
     glob = str(tiny_sweep / "curves" / "**" / "*.parquet")
-    count = duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning=true) where round = 3").fetchone()
-    assert count == (2,)
+    count = duckdb.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning=true) where round = 3").fetchall()
+    assert count == [(2,)]
 
 
 def test_a_trial_that_raises_once_is_retried_to_identical_rows(tiny_sweep, tmp_path):
