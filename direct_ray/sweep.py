@@ -80,15 +80,16 @@ def tune_trial(param: dict[str, Any]) -> None:
 
 def _finished_on_disk(config, output: str) -> bool:
     """True when the trial's curve file already holds every round (its Parquet is the truth)."""
+    import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
     from direct_ray.results.schema import CURVES
-    from direct_ray.results.write import trial_file_path
+    from direct_ray.results.write import filesystem, trial_file_path
 
-    path = trial_file_path(output, CURVES, config.dataset.name, config.strategy, config.trial_id)
-    if not path.exists():
+    fs, path = filesystem(trial_file_path(output, CURVES, config.dataset.name, config.strategy, config.trial_id))
+    if fs.get_file_info(path).type != pafs.FileType.File:
         return False
-    rounds = pq.read_table(path, columns=["round"])["round"].to_pylist()
+    rounds = pq.read_table(path, columns=["round"], filesystem=fs)["round"].to_pylist()
     return sorted(rounds) == list(range(config.rounds + 1))
 
 
@@ -126,10 +127,18 @@ def _trial_id(trial) -> str:
     return TrialConfig.from_dict(trial.config["trial"]).trial_id
 
 
-def _sweep_record(output: Path, study_raw: dict, resume: bool) -> dict:
-    path = output / SWEEP_FILE
-    if path.exists():
-        record = json.loads(path.read_text())
+def _join(output: str, name: str) -> str:
+    return f"{output.rstrip('/')}/{name}"
+
+
+def _sweep_record(output: str, study_raw: dict, resume: bool) -> dict:
+    """Read (``--resume``) or create ``sweep.json``: the sweep id and the study as first run."""
+    from direct_ray.results.write import filesystem
+
+    fs, path = filesystem(_join(output, SWEEP_FILE))
+    if fs.get_file_info(path).size is not None:
+        with fs.open_input_stream(path) as f:
+            record = json.loads(f.read())
         if not resume:
             raise SystemExit(
                 f"error: {output} already holds a sweep ({record['sweep_id']}). "
@@ -140,9 +149,20 @@ def _sweep_record(output: Path, study_raw: dict, resume: bool) -> dict:
         raise SystemExit(f"error: --resume given but {output} holds no sweep to resume")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     record = {"sweep_id": f"{study_raw['name']}-{stamp}", "study": study_raw}
-    output.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(json.dumps(record, indent=2, default=str).encode())
     return record
+
+
+def absolute_paths(study):
+    """Make features paths absolute: trials run in other working directories (and on other nodes)."""
+    from dataclasses import replace
+
+    datasets = tuple(
+        replace(d, path=str(Path(d.path).expanduser().resolve())) if d.path else d for d in study.datasets
+    )
+    return replace(study, datasets=datasets)
 
 
 def precheck_datasets(study) -> None:
@@ -157,7 +177,7 @@ def precheck_datasets(study) -> None:
             check_trial(next(t for t in trials if t.dataset == spec), dataset)
 
 
-def summary_table(output: Path) -> str:
+def summary_table(output: str) -> str:
     """Final balanced accuracy and minority labels per strategy (mean over trials), as text."""
     import pyarrow.compute as pc
 
@@ -193,7 +213,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("study", nargs="?", default=str(DEFAULT_STUDY), help="study YAML (default: sweeps/default.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a study key (dotted, value parsed as YAML), e.g. --set rounds=5; repeatable")
-    parser.add_argument("--output", help="results directory (default: results/<study name>)")
+    parser.add_argument("--output", help="results directory or URI, e.g. s3://bucket/prefix on a cluster "
+                        "(default: results/<study name>); Tune's checkpoints are kept there too")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in --output; finished trials are not rerun")
     parser.add_argument("--address", help="Ray cluster address (e.g. 'auto' on a cluster node); default: a local Ray")
     parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray session (default: all)")
@@ -206,13 +227,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from direct_ray.config import ConfigError, StudyConfig
 
     try:
-        study = StudyConfig.from_yaml(args.study, args.overrides)
+        study = absolute_paths(StudyConfig.from_yaml(args.study, args.overrides))
         precheck_datasets(study)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     trials = study.trials()
-    output = Path(args.output or Path("results") / study.name).expanduser().resolve()
+    from direct_ray.results.write import is_uri
+
+    output = args.output or str(Path("results") / study.name)
+    if not is_uri(output):
+        output = str(Path(output).expanduser().resolve())
     record = _sweep_record(output, study.raw, args.resume)
     print(f"study {study.name!r}: {len(trials)} trials, {study.rounds} rounds of {study.b_train} labels; results -> {output}")
 
@@ -228,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         context = {
             "sweep_id": record["sweep_id"],
-            "output": str(output),
+            "output": output,
             "study": study.raw,
             "versions": _package_versions(),
         }
@@ -238,15 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainable = tune.with_resources(tune_trial, tune.PlacementGroupFactory([{}, bundle]))
         run_config = tune.RunConfig(
             name=TUNE_DIR,
-            storage_path=str(output),
+            storage_path=output,
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[_progress_callback(len(trials))],
             verbose=0,
         )
-        if args.resume and tune.Tuner.can_restore(str(output / TUNE_DIR)):
+        if args.resume and tune.Tuner.can_restore(_join(output, TUNE_DIR)):
             tuner = tune.Tuner.restore(
-                str(output / TUNE_DIR), trainable, resume_unfinished=True, resume_errored=True
+                _join(output, TUNE_DIR), trainable, resume_unfinished=True, resume_errored=True
             )
         else:
             tuner = tune.Tuner(
@@ -265,15 +290,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             ray.shutdown()
 
     errors = [r for r in results if r.error is not None]
-    print(f"\nresults: {output}\n  curves:     {output / 'curves'}\n  selections: {output / 'selections'}")
-    if (output / "curves").exists():
+    print(f"\nresults: {output}\n  curves:     {_join(output, 'curves')}\n  selections: {_join(output, 'selections')}")
+    if is_uri(output):
+        print(f"\ncopy the results locally (e.g. aws s3 sync {output} results/{study.name}) and analyse with:"
+              f"\n  python -m analysis results/{study.name}")
+    elif Path(output, "curves").exists():
         print("\n" + summary_table(output))
-    analysis_cmd = f"python -m analysis {output}"
-    if not args.no_report and Path("analysis").is_dir():
-        print(f"\nbuilding the report: {analysis_cmd}")
-        subprocess.run([sys.executable, "-m", "analysis", str(output)], check=False)
-    else:
-        print(f"\nanalyse with (from the repository root): {analysis_cmd}")
+        analysis_cmd = f"python -m analysis {output}"
+        if not args.no_report and Path("analysis", "__main__.py").is_file():
+            print(f"\nbuilding the report: {analysis_cmd}", flush=True)
+            subprocess.run([sys.executable, "-m", "analysis", output], check=False)
+        else:
+            print(f"\nanalyse with (from the repository root): {analysis_cmd}")
     if errors:
         print(f"\n{len(errors)} trial(s) failed:", file=sys.stderr)
         for r in errors:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from direct_ray.results.schema import (
@@ -30,14 +31,26 @@ def check_partition_value(key: str, value: str) -> str:
     return value
 
 
-def trial_file_path(root: Path | str, table: str, dataset: str, strategy: str, trial_id: str) -> Path:
-    """``root/<table>/dataset=<dataset>/strategy=<strategy>/<trial_id>.parquet``."""
+def is_uri(root: Path | str) -> bool:
+    """True for ``scheme://...`` results roots (S3, GCS, ...), False for local or mounted paths."""
+    return "://" in str(root)
+
+
+def trial_file_path(root: Path | str, table: str, dataset: str, strategy: str, trial_id: str) -> str:
+    """``root/<table>/dataset=<dataset>/strategy=<strategy>/<trial_id>.parquet`` (a path or a URI)."""
     if table not in FILE_SCHEMAS:
         raise ValueError(f"unknown results table {table!r}; expected one of {sorted(FILE_SCHEMAS)}")
     check_partition_value("dataset", dataset)
     check_partition_value("strategy", strategy)
     check_partition_value("trial_id", trial_id)
-    return Path(root) / table / f"dataset={dataset}" / f"strategy={strategy}" / f"{trial_id}.parquet"
+    return f"{str(root).rstrip('/')}/{table}/dataset={dataset}/strategy={strategy}/{trial_id}.parquet"
+
+
+def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and in-filesystem path of a local path or a URI (s3://, gs://, file://)."""
+    if is_uri(path):
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), str(Path(path).expanduser().absolute())
 
 
 def to_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
@@ -61,29 +74,33 @@ def write_trial_table(
     strategy: str,
     trial_id: str,
     metadata: Mapping[str, Any] | None = None,
-) -> Path:
+) -> str:
     """Write (or replace) one trial's file of ``table`` atomically and return its path.
 
-    The file is written to a temporary name in the same directory and moved into place with
-    ``os.replace``, so a reader never sees a half-written file, even if the writer is killed.
+    ``root`` is a local (or shared, mounted) directory or a URI such as ``s3://bucket/prefix``.
+    The file is written to a temporary name (starting with ".", which readers skip) and moved
+    into place, so a reader never sees a half-written file, even if the writer is killed.
     ``metadata`` values are stored as JSON under their keys, next to the schema version.
     """
-    path = trial_file_path(root, table, dataset, strategy, trial_id)
+    fs, path = filesystem(trial_file_path(root, table, dataset, strategy, trial_id))
     arrow_table = to_table(table, rows)
     meta = {META_SCHEMA_VERSION: str(SCHEMA_VERSION), META_TABLE: table}
     for key, value in (metadata or {}).items():
         meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     arrow_table = arrow_table.replace_schema_metadata(meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{trial_id}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    directory, name = path.rsplit("/", 1)
+    fs.create_dir(directory, recursive=True)
+    # Write beside the target, then move into place: a rename on a local or shared
+    # filesystem; on object stores the move is a copy, and objects appear whole anyway.
+    tmp = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(arrow_table, tmp)
-        os.replace(tmp, path)
+        pq.write_table(arrow_table, tmp, filesystem=fs)
+        fs.move(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            fs.delete_file(tmp)
         raise
     return path
 
 
-__all__ = ["PARTITION_KEYS", "check_partition_value", "to_table", "trial_file_path", "write_trial_table"]
+__all__ = ["PARTITION_KEYS", "check_partition_value", "filesystem", "is_uri", "to_table", "trial_file_path", "write_trial_table"]

@@ -59,8 +59,8 @@ def write_trial(
         "b_train": 10, "initial_size": n_labeled[0],
     }
     metadata = {META_STUDY: study or STUDY, META_TRIAL: config, META_VERSIONS: VERSIONS}
-    return write_trial_table(root, CURVES, rows, dataset=dataset, strategy=strategy, trial_id=trial_id,
-                             metadata=metadata)
+    return Path(write_trial_table(root, CURVES, rows, dataset=dataset, strategy=strategy, trial_id=trial_id,
+                                  metadata=metadata))
 
 
 _SPEED = {"direct": 60.0, "galaxy": 80.0, "confidence": 110.0, "random": 260.0}
