@@ -138,6 +138,6 @@ def test_rsync_excludes_keep_the_package(config):
 
 def test_explains_shared_storage_and_the_commands():
     text = CLUSTER_YAML.read_text()
-    for phrase in ("--storage s3://", "ray up cluster.yaml", "ray attach cluster.yaml",
+    for phrase in ("--output s3://", "ray up cluster.yaml", "ray attach cluster.yaml",
                    "ray submit cluster.yaml", "ray down cluster.yaml"):
         assert phrase in text, phrase
