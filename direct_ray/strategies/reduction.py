@@ -97,12 +97,15 @@ def class_order(probs: np.ndarray, k: int, maxima: Optional[np.ndarray] = None) 
     p_k = probs[:, k].astype(q.dtype, copy=False)
     if q.dtype != np.float32 or n >= 2**32:
         return np.lexsort((-p_k, q))  # stable: ties of (q, p) stay in index order
-    # q >= +0.0, so its raw bits already sort like its values.
-    packed = (q.view(np.uint32).astype(np.uint64) << _SHIFT32) | np.arange(n, dtype=np.uint64)
+    # q >= +0.0, so its raw bits already sort like its values. In-place steps keep the
+    # temporaries to two arrays of N uint64.
+    packed = q.view(np.uint32).astype(np.uint64)
+    packed <<= _SHIFT32
+    packed |= np.arange(n, dtype=np.uint64)
     packed.sort()
-    order = (packed & _LOW32).astype(np.int64)
-    q_sorted = packed >> _SHIFT32
-    del packed
+    order = np.bitwise_and(packed, _LOW32).view(np.int64)  # indices < 2**32: same bits
+    q_sorted = packed
+    q_sorted >>= _SHIFT32
     same = q_sorted[1:] == q_sorted[:-1]
     if not same.any():
         return order
