@@ -279,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 param_space={"trial": tune.grid_search([t.to_dict() for t in trials]), "context": context},
                 tune_config=tune.TuneConfig(
                     max_concurrent_trials=study.max_concurrent_trials,
+                    reuse_actors=True,  # one trainable process per slot, not per trial
                     trial_dirname_creator=_trial_id,
                     trial_name_creator=_trial_id,
                 ),
