@@ -16,7 +16,7 @@ from scipy.spatial.distance import squareform
 from direct_ray.strategies.badge import require_positive, subsample
 from direct_ray.strategies.base import BatchStrategy, top_k_lowest
 
-_ASSIGN_CHUNK = 65_536
+_ASSIGN_CHUNK = 8_192
 
 
 def _euclidean_condensed(x: np.ndarray) -> np.ndarray:

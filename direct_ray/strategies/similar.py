@@ -16,7 +16,7 @@ from direct_ray.strategies.base import BatchStrategy, top_k_lowest
 
 Representation = Literal["gradients", "features"]
 _REPRESENTATIONS = ("gradients", "features")
-_CHUNK = 8_192
+_CHUNK = 2_048
 
 
 class _Embedding:

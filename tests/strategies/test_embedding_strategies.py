@@ -183,6 +183,17 @@ def test_bait_factored_fisher_matches_explicit_kronecker_products():
     np.testing.assert_allclose(quadratic_forms(fisher_factors(probs), h, b), v @ b @ v.transpose(0, 2, 1), atol=1e-10)
 
 
+def test_bait_fisher_factors_are_exact_at_rank_k_minus_1_and_best_below():
+    probs, _ = bait_problem(7, n=5, k=4)
+    cov = np.einsum("ic,ce->ice", probs, np.eye(4)) - probs[:, :, None] * probs[:, None, :]
+    exact = fisher_factors(probs)
+    assert exact.shape == (5, 3, 4)
+    np.testing.assert_allclose(exact.transpose(0, 2, 1) @ exact, cov, atol=1e-12)
+    top = fisher_factors(probs, max_rank=1)
+    largest = np.linalg.eigvalsh(cov)[:, -1]
+    np.testing.assert_allclose(np.einsum("irk,irk->i", top, top), largest, rtol=1e-10)
+
+
 def test_bait_greedy_objective_improves_at_every_forward_step_and_is_tracked_exactly():
     probs, h = bait_problem(6)
     fisher = average_fisher(probs, h)
@@ -294,6 +305,7 @@ def test_exact_budget_on_tiny_pools_and_whole_pool_budgets(name, n, labeled, bud
         ("cluster_margin", {"margin_multiplier": 0.5}),
         ("bait", {"oversample": 0.9}),
         ("bait", {"feature_dim": True}),
+        ("bait", {"max_fisher_rank": 0}),
         ("similar", {"representation": "logits"}),
     ],
 )
