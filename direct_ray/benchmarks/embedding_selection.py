@@ -10,16 +10,17 @@ cluster by true class. ``--quick`` uses N = 10,000 and 100,000.
 
 Each strategy runs twice with the same seed: once timed (wall clock), once under
 ``tracemalloc`` for the peak memory it allocates beyond its inputs. The last column is the
-machine's 1-minute load average after the row: on a shared machine the times scale with it. DIRECT's row reads "n/a"
-while :mod:`direct_ray.strategies.direct` does not exist.
+machine's 1-minute load average after the row: on a shared machine the times scale with
+it. DIRECT's row reads "n/a" while :mod:`direct_ray.strategies.direct` does not exist.
 
-Memory ceilings (none builds an N x N matrix; with the default options):
+Memory ceilings (none builds an N x N matrix; default options; measured peaks at
+N = 10^6, K = 10, D = 512 in parentheses, next to the 2 GB of embeddings):
 
-* badge: the candidates' features, ``min(|U|, 50,000) * D * 4`` bytes (~100 MB), + O(N K);
-* cluster_margin: HAC on 4,000 examples (~0.3 GB), chunked nearest-centroid assignment;
-* base: a few ``|U| x K`` float64 arrays (~0.3 GB at N = 10^6, K = 10);
-* bait: 50,000 sampled features in float64 (~0.2 GB at D = 512) + ``4,000 * K^2`` state;
-* similar: the ``20,000 x |Q|`` float32 kernel (|Q| <= 1,000: <= 80 MB) + O(N K).
+* badge: the candidates' float32 features, ``min(|U|, 50,000) * D * 4`` bytes, + O(N K) (~120 MB);
+* cluster_margin: HAC on 4,000 examples, chunked nearest-centroid assignment (~215 MB);
+* base: about two ``|U| x K`` float64 arrays (~0.2 GB);
+* bait: 50,000 sampled float32 features + ``4,000 * K^2`` float64 state (~160 MB);
+* similar: the ``20,000 x |Q|`` float32 kernel (|Q| <= 1,000: <= 80 MB) + O(N K) (~115 MB).
 """
 
 from __future__ import annotations

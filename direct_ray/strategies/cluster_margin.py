@@ -40,7 +40,7 @@ def hac_pool_clusters(
     Average-linkage agglomerative clustering (Euclidean) of a uniform random sample of at
     most ``sample_size`` rows, cut into at most ``n_clusters`` clusters; every other row
     joins the cluster whose sampled members' centroid is nearest. Pairwise work is
-    O(sample_size^2) time and memory (about 24 * sample_size^2 bytes at the peak), the
+    O(sample_size^2) time and memory (16 to 24 bytes per pair at the peak), the
     assignment O(N * D * C) in chunks.
     """
     n = embeddings.shape[0]
@@ -112,7 +112,7 @@ class ClusterMargin(BatchStrategy):
     clusters, so a call's result depends only on its inputs and the clustering it uses.
 
     Approximation to scale: HAC needs all pairwise distances, so it runs on a uniform random
-    sample of ``hac_sample`` examples (default 4,000; about 400 MB at the peak) and the other
+    sample of ``hac_sample`` examples (default 4,000; about 0.2-0.3 GB at the peak) and the other
     examples join the nearest cluster centroid. The paper cuts the dendrogram at a distance
     threshold epsilon; we cut it into ``n_clusters`` clusters (default 20), which does not
     depend on the scale of the embeddings.
