@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -164,7 +164,9 @@ def run_trial(
     check_trial(config, dataset)
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
-    return _TrialRun(config, dataset, context, resume, checkpoint_dir, on_round).run()
+    trial = _TrialRun(config, dataset, context, resume, checkpoint_dir, on_round)
+    del dataset  # the trial keeps only object-store views of the inputs (see _TrialRun.run)
+    return trial.run()
 
 
 class _TrialRun:
@@ -185,9 +187,12 @@ class _TrialRun:
     def run(self) -> TrialState:
         cfg = self.config
         # The pool's inputs go into the object store once; tasks and actors get references.
+        # The trial then drops its own copies and keeps zero-copy views of the stored ones,
+        # so the inputs are held once, in shared memory, for the whole trial.
         x_pool = ray.put(self.dataset.x_train)
         x_test = ray.put(self.dataset.x_test)
         y_pool = ray.put(self.dataset.y_train)
+        self.dataset = replace(self.dataset, x_train=ray.get(x_pool), x_test=ray.get(x_test), y_train=ray.get(y_pool))
         self.annotators = [
             AnnotatorActor.remote(y_pool, cfg.noise, self.num_classes, a, cfg.seed, cfg.faults)
             for a in range(cfg.b_parallel)
@@ -212,6 +217,7 @@ class _TrialRun:
                 self.state.pending_select_seconds = purchase.seconds
             for round_ in range(self.state.next_round, cfg.rounds + 1):
                 self._round(round_, x_pool, x_test)
+            self._check_pool()
             self._wait_for_write()
         finally:
             self.writer.shutdown(wait=True)
@@ -220,8 +226,20 @@ class _TrialRun:
         return self.state
 
     def _record(self, round_: int, purchase: Purchases) -> None:
+        """Record a purchase in the pool actor and in the trial's own mirror of the pool state.
+
+        The actor is the record of the labeling; the mirror (what the trial trains on and
+        checkpoints) is updated by the same code, so no per-round copy of an O(N) state has to
+        travel back. :meth:`_check_pool` compares the two at the end of the trial.
+        """
         indices, observed, true, annotators = purchase.arrays()
-        self.state.pool = ray.get(self.pool.record.remote(round_, indices, observed, true, annotators))
+        done = self.pool.record.remote(round_, indices, observed, true, annotators)
+        self.state.pool.record(round_, indices, observed, true, annotators)
+        ray.get(done)
+
+    def _check_pool(self) -> None:
+        if ray.get(self.pool.fingerprint.remote()) != self.state.pool.fingerprint():
+            raise RuntimeError("the pool actor's record and the trial's checkpointed pool state differ")
 
     def _maybe_fault(self, round_: int) -> None:
         faults = self.config.faults

@@ -9,6 +9,7 @@ counting noisy labels), which the strategies never see.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +95,14 @@ class PoolState:
             for i in idx
         ]
 
+    def fingerprint(self) -> str:
+        """A digest of the whole state: equal states have equal fingerprints."""
+        digest = hashlib.sha256()
+        for name, array in self.to_arrays().items():
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {
             "observed": self.observed,
@@ -120,16 +129,19 @@ class PoolState:
 class PoolActor:
     """Holds the trial's :class:`PoolState`; every purchase is recorded here.
 
-    It is the single writer of the labeling state. After each purchase it hands the trial
-    a snapshot (one call: what the trial checkpoints and trains on next), so a round costs
-    one actor call for the pool, whatever the pool's size.
+    The trial keeps a mirror of the same state (updated by the same :meth:`PoolState.record`)
+    for training and checkpoints, so no O(N) state travels back each round; the two are
+    compared by :meth:`fingerprint` when the trial ends.
     """
 
     def __init__(self, state: PoolState) -> None:
         # Arrays arriving through the object store are read-only views: take a writable copy.
         self.state = PoolState.from_arrays(state.to_arrays())
 
-    def record(self, round_: int, indices, observed, true_labels, annotators) -> PoolState:
-        """Record a batch of purchases and return the updated state (for the trial's checkpoint)."""
+    def record(self, round_: int, indices, observed, true_labels, annotators) -> int:
+        """Record a batch of purchases; returns the number of labels bought so far."""
         self.state.record(round_, indices, observed, true_labels, annotators)
-        return self.state
+        return self.state.n_labeled
+
+    def fingerprint(self) -> str:
+        return self.state.fingerprint()

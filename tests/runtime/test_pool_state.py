@@ -39,3 +39,12 @@ def test_arrays_round_trip():
     again = PoolState.from_arrays(pool.to_arrays())
     for key, value in pool.to_arrays().items():
         np.testing.assert_array_equal(value, again.to_arrays()[key])
+
+
+def test_fingerprint_tells_states_apart():
+    a, b = PoolState.empty(5, num_classes=2), PoolState.empty(5, num_classes=2)
+    assert a.fingerprint() == b.fingerprint()
+    a.record(0, [1], [0], [0], [0])
+    assert a.fingerprint() != b.fingerprint()
+    b.record(0, [1], [0], [0], [1])  # same label, another annotator
+    assert a.fingerprint() != b.fingerprint()
