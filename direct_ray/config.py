@@ -22,6 +22,7 @@ from direct_ray.data import DatasetSpec
 from direct_ray.noise import NoiseConfig
 from direct_ray.strategies import STRATEGY_NAMES
 from direct_ray.training import ModelConfig
+from direct_ray.validation import check_keys
 
 
 class ConfigError(ValueError):
@@ -29,11 +30,7 @@ class ConfigError(ValueError):
 
 
 def _check_keys(where: str, data: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    check_keys(data, allowed, what=where, error=ConfigError)
 
 
 def _int(where: str, value: Any, minimum: int) -> int:

@@ -33,6 +33,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from direct_ray.validation import check_keys
+
 MODEL_KINDS = ("mlp", "linear", "resnet18")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -85,12 +87,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
         """Parse a study's ``model:`` mapping: ``kind`` plus hyperparameters overriding the defaults."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"model must be a mapping such as {{kind: mlp}}, got {type(data).__name__}")
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown}; allowed: {allowed}")
+        check_keys(data, [f.name for f in fields(cls)], what="model", hint=" such as {kind: mlp}")
         kind = data.get("kind", cls.kind)
         for key, only in _KIND_ONLY.items():
             if key in data and kind != only:

@@ -77,6 +77,14 @@ def overhead(rounds: int, repeats: int) -> None:
     for strategy in shares:
         print(f"{strategy:>10} {walls[strategy]:>16.3f} {shares[strategy]:>26.1%}")
     print("(round 0, which includes starting the actors, is excluded; target <= 10%)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = features_file(Path(tmp), 200_000)
+        spec = DatasetSpec(kind="features", path=str(path), num_classes=2)
+        rows = run_trial(trial_config("direct", spec, rounds, 100), context=TrialContext(verbose=False)).curve[1:]
+    wall = sum(r["round_seconds"] for r in rows)
+    work = sum(r["train_seconds"] + r["score_seconds"] + r["select_seconds"] for r in rows)
+    print(f"for comparison, DIRECT on a 200,000 x 64 features pool (b_train 100): median round "
+          f"{statistics.median(r['round_seconds'] for r in rows):.3f} s, {1 - work / wall:.1%} outside train/score/select")
 
 
 class MemorySampler:

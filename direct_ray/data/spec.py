@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from direct_ray.data.imbalance import imbalance_ratio
+from direct_ray.validation import check_keys
 
 DATASET_KINDS = ("digits", "features", "cifar10", "cifar100", "svhn")
 TORCHVISION_KINDS = ("cifar10", "cifar100", "svhn")
@@ -62,12 +63,7 @@ class DatasetSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DatasetSpec":
         """Parse a study's ``dataset:`` mapping; unknown or unused keys are errors naming the key."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"dataset must be a mapping with at least 'kind', got {type(data).__name__}")
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown}; allowed: {allowed}")
+        check_keys(data, [f.name for f in fields(cls)], what="dataset", hint=" with at least 'kind'")
         if "kind" not in data:
             raise ValueError(f"kind is required; choose one of {list(DATASET_KINDS)}")
         if data["kind"] not in TORCHVISION_KINDS:
