@@ -270,9 +270,14 @@ class _TrialRun:
             int_seed(cfg.seed, TRAIN_STREAM, round_),
             self.needs_embeddings,
         )
+        pool = self.state.pool
+        # The next round's selection is queued on this round's model at once: the selection
+        # actor starts the moment training ends, while this process computes the metrics.
+        purchase_ref = None
+        if round_ < cfg.rounds:
+            purchase_ref = self.selector.select.remote(round_ + 1, probs, pool.observed, cfg.b_train, embeddings)
         info = ray.get(info_ref)
         self._maybe_fault(round_)
-        pool = self.state.pool
         summary = {
             "n_labeled": pool.n_labeled,
             "n_labeled_per_class": pool.per_class_observed().tolist(),
@@ -288,8 +293,8 @@ class _TrialRun:
         self.state.curve.append(row)
         # Buy the next round's labels with this round's model, then checkpoint.
         next_select = 0.0
-        if round_ < cfg.rounds:
-            purchase = ray.get(self.selector.select.remote(round_ + 1, probs, pool.observed, cfg.b_train, embeddings))
+        if purchase_ref is not None:
+            purchase = ray.get(purchase_ref)
             self._record(round_ + 1, purchase)
             next_select = purchase.seconds
         self.state.next_round = round_ + 1
