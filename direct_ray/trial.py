@@ -61,6 +61,8 @@ class TrialState:
     # seconds already spent on ``next_round`` (its purchase happens before the checkpoint)
     pending_select_seconds: float = 0.0
     pending_round_seconds: float = 0.0
+    # what the strategy carries between rounds (e.g. Cluster-Margin's clusters)
+    strategy_state: dict[str, np.ndarray] = field(default_factory=dict)
 
     def save(self, directory: Path | str) -> Path:
         """Write the state into ``directory`` (created; replaced atomically if it exists)."""
@@ -69,6 +71,7 @@ class TrialState:
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
             np.savez(tmp / "pool.npz", **self.pool.to_arrays())
+            np.savez(tmp / "strategy.npz", **self.strategy_state)
             meta = {
                 "format": STATE_FORMAT,
                 "trial_id": self.trial_id,
@@ -100,6 +103,8 @@ class TrialState:
         rows = json.loads((directory / "rows.json").read_text())
         with np.load(directory / "pool.npz") as arrays:
             pool = PoolState.from_arrays(dict(arrays))
+        with np.load(directory / "strategy.npz") as arrays:
+            strategy_state = {key: arrays[key] for key in arrays.files}
         return cls(
             trial_id=meta["trial_id"],
             next_round=meta["next_round"],
@@ -108,6 +113,7 @@ class TrialState:
             selections=rows["selections"],
             pending_select_seconds=meta["pending_select_seconds"],
             pending_round_seconds=meta["pending_round_seconds"],
+            strategy_state=strategy_state,
         )
 
     @property
@@ -197,8 +203,11 @@ class _TrialRun:
             AnnotatorActor.remote(y_pool, cfg.noise, self.num_classes, a, cfg.seed, cfg.faults)
             for a in range(cfg.b_parallel)
         ]
-        self.selector = SelectionActor.remote(cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed)
+        self.selector = SelectionActor.remote(
+            cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed, self.state.strategy_state
+        )
         self.pool = PoolActor.remote(self.state.pool)
+        self.records: list[ray.ObjectRef] = []
         self.effective_b_parallel = ray.get(self.selector.effective_b_parallel.remote())
         ray.get([actor.__ray_ready__.remote() for actor in [self.pool, *self.annotators]])
         # Parquet files are rewritten in the background while the next round trains.
@@ -233,11 +242,12 @@ class _TrialRun:
         travel back. :meth:`_check_pool` compares the two at the end of the trial.
         """
         indices, observed, true, annotators = purchase.arrays()
-        done = self.pool.record.remote(round_, indices, observed, true, annotators)
+        # Calls from one caller run in order on the actor: no need to wait for each one.
+        self.records.append(self.pool.record.remote(round_, indices, observed, true, annotators))
         self.state.pool.record(round_, indices, observed, true, annotators)
-        ray.get(done)
 
     def _check_pool(self) -> None:
+        ray.get(self.records)  # surfaces any error the pool actor raised
         if ray.get(self.pool.fingerprint.remote()) != self.state.pool.fingerprint():
             raise RuntimeError("the pool actor's record and the trial's checkpointed pool state differ")
 
@@ -296,6 +306,7 @@ class _TrialRun:
         if purchase_ref is not None:
             purchase = ray.get(purchase_ref)
             self._record(round_ + 1, purchase)
+            self.state.strategy_state = purchase.strategy_state
             next_select = purchase.seconds
         self.state.next_round = round_ + 1
         self.state.pending_select_seconds = next_select

@@ -29,6 +29,7 @@ class Purchases:
     annotator: list[int] = field(default_factory=list)
     batches: int = 0
     seconds: float = 0.0
+    strategy_state: dict = field(default_factory=dict)  # the strategy's state after this call
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
@@ -42,10 +43,13 @@ class Purchases:
 class Selector:
     """Runs one trial's strategy against a team of annotator actors (see module docstring)."""
 
-    def __init__(self, strategy: str, b_parallel: int, annotators: list, seed: int) -> None:
+    def __init__(
+        self, strategy: str, b_parallel: int, annotators: list, seed: int, strategy_state: dict | None = None
+    ) -> None:
         if len(annotators) < 1:
             raise ValueError("at least one annotator is needed")
         self.strategy = make_strategy(strategy, b_parallel=b_parallel)
+        self.strategy.set_state(dict(strategy_state or {}))
         self.annotators = annotators
         self.seed = seed
 
@@ -93,6 +97,7 @@ class Selector:
             embeddings=embeddings,
         )
         log.seconds = time.perf_counter() - start
+        log.strategy_state = self.strategy.get_state()
         if not np.array_equal(bought, log.indices):
             raise RuntimeError("strategy returned indices other than those it sent to the annotators")
         return log

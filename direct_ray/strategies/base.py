@@ -148,6 +148,20 @@ class Strategy(ABC):
     def effective_b_parallel(self) -> int:
         return 1 if self.sequential_only else self.b_parallel
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        """What the strategy carries from one round to the next (e.g. Cluster-Margin's clusters).
+
+        The runtime checkpoints it with the trial and hands it back through :meth:`set_state`
+        after a restart, so a resumed trial selects exactly as an uninterrupted one. Most
+        strategies keep nothing between rounds.
+        """
+        return {}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned."""
+        if state:
+            raise ValueError(f"strategy {self.name!r} keeps no state between rounds, got {sorted(state)}")
+
     def select(
         self,
         probs: np.ndarray,

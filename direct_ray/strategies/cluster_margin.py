@@ -136,6 +136,12 @@ class ClusterMargin(BatchStrategy):
         self.hac_sample = require_positive("hac_sample", hac_sample)
         self._clusters: Optional[np.ndarray] = None
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {} if self._clusters is None else {"clusters": self._clusters}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self._clusters = np.array(state["clusters"]) if "clusters" in state else None
+
     def pool_clusters(self, embeddings: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The cached cluster id of every pool example, clustering on the first call."""
         seed = rng.integers(2**63)  # drawn on every call: the rng stream must not depend on the cache

@@ -165,3 +165,16 @@ def test_checkpoint_round_trip(clean_run, tmp_path):
     again = TrialState.load(tmp_path / "c")
     assert again.curve == state.curve and again.selections == state.selections
     np.testing.assert_array_equal(again.pool.observed, state.pool.observed)
+
+
+def test_strategy_state_survives_a_restart(ray_session, tmp_path):
+    """Cluster-Margin clusters once per trial; a resumed trial must reuse those clusters."""
+    base = dict(strategy="cluster_margin", noise=NoiseConfig(), rounds=3)
+    clean = run_trial(make_config(**base), context=TrialContext(verbose=False))
+    cfg = make_config(**base, faults=FaultPlan(trial_raise_at_round=2, marker_dir=str(tmp_path / "m")))
+    with pytest.raises(RuntimeError, match="injected fault"):
+        run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
+    assert "clusters" in TrialState.load(tmp_path / "ckpt").strategy_state
+    resumed = run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
+    assert curve(resumed) == curve(clean)
+    assert purchases(resumed) == purchases(clean)

@@ -256,3 +256,12 @@ def test_bad_b_parallel(name, b_parallel):
 def test_unknown_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="unknown strategy 'dirct'; choose one of: direct, galaxy"):
         make_strategy("dirct")
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_state_round_trips_and_stateless_strategies_refuse_state(name):
+    strategy = make_strategy(name)
+    strategy.set_state(strategy.get_state())
+    if name != "cluster_margin":
+        with pytest.raises(ValueError, match="keeps no state"):
+            strategy.set_state({"x": np.zeros(2)})
