@@ -207,7 +207,18 @@ STUDY_KEYS = (
     "max_concurrent_trials",
     "max_failures",
     "faults",
+    "budgets",
 )
+BUDGET_KEYS = ("rounds", "b_train", "initial_size")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Rounds and labels per round of one dataset kind (the study's top level is the default)."""
+
+    rounds: int
+    b_train: int
+    initial_size: int
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,8 @@ class StudyConfig:
     max_concurrent_trials: int | None = None
     max_failures: int = 2
     faults: FaultPlan = field(default_factory=FaultPlan)
+    # optional per-dataset-kind budgets, e.g. GALAXY's 1,000 x 40 for CIFAR-100 beside 100 x 50
+    budgets: Mapping[str, Budget] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -288,6 +301,18 @@ class StudyConfig:
                           ("b_parallel", b_parallels), ("noise", noises)):
             if len(set(vals)) != len(vals):
                 raise ConfigError(f"grid.{key} lists the same value twice")
+        budgets = {}
+        for kind, budget in (data.get("budgets") or {}).items():
+            where = f"budgets.{kind}"
+            if kind not in {d.kind for d in datasets}:
+                raise ConfigError(f"{where}: no dataset of kind {kind!r} in grid.dataset")
+            _check_keys(where, budget, BUDGET_KEYS)
+            kind_b_train = _int(f"{where}.b_train", budget.get("b_train", b_train), 1)
+            budgets[kind] = Budget(
+                rounds=_int(f"{where}.rounds", budget.get("rounds", rounds), 0),
+                b_train=kind_b_train,
+                initial_size=_int(f"{where}.initial_size", budget.get("initial_size", kind_b_train), 1),
+            )
         max_concurrent = data.get("max_concurrent_trials")
         if max_concurrent is not None:
             _int("max_concurrent_trials", max_concurrent, 1)
@@ -307,6 +332,7 @@ class StudyConfig:
             max_concurrent_trials=max_concurrent,
             max_failures=_int("max_failures", data.get("max_failures", 2), 0),
             faults=FaultPlan.from_dict(data.get("faults", {})),
+            budgets=budgets,
             raw=copy.deepcopy(dict(data)),
         )
         study.trials()  # every combination must be a valid trial
@@ -314,6 +340,7 @@ class StudyConfig:
 
     def trials(self) -> list[TrialConfig]:
         """One trial per grid combination, in a stable order (dataset, strategy, noise, b_parallel, seed)."""
+        default = Budget(self.rounds, self.b_train, self.initial_size)
         return [
             TrialConfig(
                 study=self.name,
@@ -322,9 +349,9 @@ class StudyConfig:
                 seed=seed,
                 b_parallel=bp,
                 noise=noise,
-                rounds=self.rounds,
-                b_train=self.b_train,
-                initial_size=self.initial_size,
+                rounds=self.budgets.get(ds.kind, default).rounds,
+                b_train=self.budgets.get(ds.kind, default).b_train,
+                initial_size=self.budgets.get(ds.kind, default).initial_size,
                 model=self.model,
                 resources=self.resources,
                 faults=self.faults,

@@ -27,6 +27,11 @@ from typing import Any, Sequence
 DEFAULT_STUDY = Path(__file__).resolve().parent.parent / "sweeps" / "default.yaml"
 TUNE_DIR = "tune"
 SWEEP_FILE = "sweep.json"
+# Every trial starts a few zero-CPU actors (pool, selection, annotators). Ray counts them
+# against its idle-worker soft limit (the CPU count by default) and then kills idle task
+# workers, so each trial's training task would start a fresh worker and import torch again
+# (seconds). A higher limit keeps those warm workers alive on a local machine.
+LOCAL_RAY_CONFIG = {"num_workers_soft_limit": 64}
 METRIC_COLUMNS = ("round", "n_labeled", "balanced_accuracy", "n_minority_labels")
 
 
@@ -206,7 +211,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "  python -m direct_ray.sweep                       # the embedded default study\n"
         "  python -m direct_ray.sweep sweeps/noise_robustness.yaml --set rounds=5\n"
         "  python -m direct_ray.sweep --set 'grid.seed=[0,1,2]' --output results/more-seeds\n"
-        "  python -m direct_ray.sweep sweeps/paper_table1_cifar10_svhn.yaml --address auto   # on a cluster\n"
+        "  python -m direct_ray.sweep sweeps/paper_table1.yaml --address auto   # on a cluster\n"
         "  python -m direct_ray.sweep --resume              # continue an interrupted sweep",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -249,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if own_session and args.address:
         ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
     elif own_session:
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, _system_config=LOCAL_RAY_CONFIG)
     try:
         context = {
             "sweep_id": record["sweep_id"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from direct_ray.sweep import LOCAL_RAY_CONFIG
+
 
 @pytest.fixture(scope="session")
 def ray_session():
@@ -11,6 +13,12 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            _system_config=LOCAL_RAY_CONFIG,
+        )
     yield ray
     ray.shutdown()

@@ -118,3 +118,18 @@ def test_default_study_is_the_documented_one():
     assert [n.model for n in parsed.noises] == ["none", "uniform"]
     assert len(parsed.seeds) == 2 and len(parsed.trials()) == 32
     assert parsed.datasets[0].kind == "digits"
+
+
+def test_per_dataset_budgets_override_the_top_level():
+    data = study(budgets={"cifar100": {"rounds": 40, "b_train": 1000}})
+    data["grid"]["dataset"] = [{"kind": "digits"}, {"kind": "cifar100", "num_classes": 2}]
+    trials = StudyConfig.from_dict(data).trials()
+    digits = {(t.rounds, t.b_train, t.initial_size) for t in trials if t.dataset.kind == "digits"}
+    cifar = {(t.rounds, t.b_train, t.initial_size) for t in trials if t.dataset.kind == "cifar100"}
+    assert digits == {(2, 10, 10)} and cifar == {(40, 1000, 1000)}
+    with pytest.raises(ConfigError, match="budgets.svhn: no dataset"):
+        StudyConfig.from_dict(study(budgets={"svhn": {"rounds": 1}}))
+    with pytest.raises(ConfigError, match=r"budgets\.digits\.b_train"):
+        StudyConfig.from_dict(study(budgets={"digits": {"b_train": 0}}))
+    with pytest.raises(ConfigError, match="budgets.digits: unknown key"):
+        StudyConfig.from_dict(study(budgets={"digits": {"epochs": 3}}))

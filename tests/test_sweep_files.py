@@ -21,7 +21,7 @@ SWEEPS = REPO / "sweeps"
 STUDY_FILES = sorted(SWEEPS.glob("*.yaml"))
 
 TOP_KEYS = {"name", "description", "rounds", "b_train", "initial_size", "model", "resources",
-            "grid", "max_concurrent_trials", "max_failures"}
+            "grid", "max_concurrent_trials", "max_failures", "budgets"}
 REQUIRED_TOP_KEYS = {"name", "rounds", "b_train", "grid"}
 GRID_KEYS = ("dataset", "strategy", "seed", "b_parallel", "noise")
 STRATEGIES = {"direct", "galaxy", "random", "confidence", "margin", "entropy", "mlp", "badge",
@@ -220,8 +220,7 @@ def n_trials(study: dict) -> int:
 
 
 def test_the_expected_studies_exist():
-    assert {p.stem for p in STUDY_FILES} >= {"default", "paper_table1_cifar10_svhn", "paper_table1_cifar100",
-                                             "noise_robustness", "features_example"}
+    assert {p.stem for p in STUDY_FILES} >= {"default", "paper_table1", "noise_robustness", "features_example"}
 
 
 @pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.name)
@@ -308,24 +307,19 @@ def test_default_documents_every_key():
 
 
 def test_paper_table1_covers_the_six_settings_with_galaxys_budgets():
-    budgets = {"paper_table1_cifar10_svhn": (100, 50), "paper_table1_cifar100": (1000, 40)}
-    settings = set()
-    for stem, (b_train, rounds) in budgets.items():
-        study = load(stem)
-        grid = study["grid"]
-        assert (study["b_train"], study["rounds"], study["initial_size"]) == (b_train, rounds, b_train)
-        assert set(grid["strategy"]) == PAPER_STRATEGIES
-        assert grid["seed"] == [0, 1, 2, 3]
-        assert grid["b_parallel"] == [1, 5]
-        assert grid["noise"] == [{"model": "none"}]
-        model = study["model"]
-        assert (model["kind"], model["pretrained"], model["lr"], model["weight_decay"]) == ("resnet18", True, 0.01, 5e-5)
-        assert study["resources"]["gpus_per_trial"] > 0
-        for ds in grid["dataset"]:
-            assert ds["root"] == "~/data"
-            settings.add((ds["kind"], ds["num_classes"]))
-        kinds = {ds["kind"] for ds in grid["dataset"]}
-        assert kinds == ({"cifar100"} if b_train == 1000 else {"cifar10", "svhn"})
+    study = load("paper_table1")
+    grid = study["grid"]
+    assert (study["b_train"], study["rounds"], study["initial_size"]) == (100, 50, 100)
+    assert study["budgets"] == {"cifar100": {"rounds": 40, "b_train": 1000}}
+    assert set(grid["strategy"]) == PAPER_STRATEGIES
+    assert grid["seed"] == [0, 1, 2, 3]
+    assert grid["b_parallel"] == [1, 5]
+    assert grid["noise"] == [{"model": "none"}]
+    model = study["model"]
+    assert (model["kind"], model["pretrained"], model["lr"], model["weight_decay"]) == ("resnet18", True, 0.01, 5e-5)
+    assert study["resources"]["gpus_per_trial"] > 0
+    assert all(ds["root"] == "~/data" for ds in grid["dataset"])
+    settings = {(ds["kind"], ds["num_classes"]) for ds in grid["dataset"]}
     assert settings == {(kind, k) for kind in ("cifar10", "cifar100", "svhn") for k in (2, 3)}
 
 

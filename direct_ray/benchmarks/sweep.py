@@ -21,20 +21,22 @@ import ray
 import yaml
 
 from direct_ray.config import StudyConfig
+from direct_ray.benchmarks.trial import features_file
+from direct_ray.sweep import LOCAL_RAY_CONFIG
 from direct_ray.sweep import main as sweep_main
 from direct_ray.trial import TrialContext, run_trial
 
 
-def study_dict(rounds: int) -> dict:
+def study_dict(rounds: int, dataset: dict, b_train: int) -> dict:
     return {
         "name": "bench4",
         "rounds": rounds,
-        "b_train": 20,
-        "initial_size": 20,
+        "b_train": b_train,
+        "initial_size": b_train,
         "model": {"kind": "mlp"},
         "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0},
         "grid": {
-            "dataset": [{"kind": "digits", "num_classes": 2}],
+            "dataset": [dataset],
             "strategy": ["direct", "random"],
             "seed": [0, 1],
             "b_parallel": [5],
@@ -64,13 +66,21 @@ def main(argv=None) -> None:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--features", type=int, metavar="N",
+                        help="use a synthetic N x 64 features pool (b_train 100) instead of the digits (b_train 20)")
     args = parser.parse_args(argv)
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             _system_config=LOCAL_RAY_CONFIG)
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
+            if args.features:
+                path, _ = features_file(tmp, args.features)
+                dataset, b_train, label = {"kind": "features", "path": str(path), "num_classes": 2}, 100, f"{args.features:,} x 64 features"
+            else:
+                dataset, b_train, label = {"kind": "digits", "num_classes": 2}, 20, "digits K=2"
             study_file = tmp / "study.yaml"
-            study_file.write_text(yaml.safe_dump(study_dict(args.rounds)))
+            study_file.write_text(yaml.safe_dump(study_dict(args.rounds, dataset, b_train)))
             study = StudyConfig.from_yaml(study_file)
             run_sequential(study, tmp)  # warm the worker processes (torch import) for both arms
             tune_times, seq_times = [], []
@@ -80,7 +90,7 @@ def main(argv=None) -> None:
     finally:
         ray.shutdown()
     seq, tune = statistics.median(seq_times), statistics.median(tune_times)
-    print(f"\n4 trials (digits K=2, direct/random x 2 seeds, {args.rounds} rounds of 20, b_parallel 5), {args.cpus} CPUs")
+    print(f"\n4 trials ({label}, direct/random x 2 seeds, {args.rounds} rounds of {b_train}, b_parallel 5), {args.cpus} CPUs")
     print(f"  sequential run_trial: {', '.join(f'{t:.1f}' for t in seq_times)} s (median {seq:.1f} s)")
     print(f"  Ray Tune sweep:       {', '.join(f'{t:.1f}' for t in tune_times)} s (median {tune:.1f} s)")
     print(f"  ratio Tune / sequential = {tune / seq:.2f} (target <= 0.65)")
