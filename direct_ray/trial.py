@@ -39,7 +39,7 @@ from direct_ray.data import Dataset, load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.results.schema import CURVES, META_STUDY, META_TRIAL, META_VERSIONS, SELECTIONS
 from direct_ray.results.write import write_trial_table
-from direct_ray.runtime.annotators import AnnotatorActor
+from direct_ray.runtime.annotators import AnnotatorActor, Oracle
 from direct_ray.runtime.pool import PoolActor, PoolState
 from direct_ray.runtime.selection import Purchases, SelectionActor
 from direct_ray.runtime.tasks import train_and_score
@@ -175,6 +175,24 @@ def run_trial(
     return trial.run()
 
 
+@dataclass
+class _Team:
+    """The actors a trial uses; kept alive between trials in one process (see _take_team)."""
+
+    selector: Optional[ray.actor.ActorHandle] = None
+    pool: Optional[ray.actor.ActorHandle] = None
+    annotators: list = field(default_factory=list)
+
+
+# One spare team per Ray session (node and job) in this process.
+_SPARE_TEAMS: dict[tuple[str, str], _Team] = {}
+
+
+def _session_key() -> tuple[str, str]:
+    context = ray.get_runtime_context()
+    return context.get_node_id(), context.get_job_id()
+
+
 class _TrialRun:
     """The live objects of one trial: object-store refs and actors (see :func:`run_trial`)."""
 
@@ -199,25 +217,18 @@ class _TrialRun:
         x_test = ray.put(self.dataset.x_test)
         y_pool = ray.put(self.dataset.y_train)
         self.dataset = replace(self.dataset, x_train=ray.get(x_pool), x_test=ray.get(x_test), y_train=ray.get(y_pool))
-        self.annotators = [
-            AnnotatorActor.remote(y_pool, cfg.noise, self.num_classes, a, cfg.seed, cfg.faults)
-            for a in range(cfg.b_parallel)
-        ]
-        self.selector = SelectionActor.remote(
-            cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed, self.state.strategy_state
-        )
-        self.pool = PoolActor.remote(self.state.pool)
-        self.records: list[ray.ObjectRef] = []
-        self.effective_b_parallel = ray.get(self.selector.effective_b_parallel.remote())
-        ray.get([actor.__ray_ready__.remote() for actor in [self.pool, *self.annotators]])
         # Parquet files are rewritten in the background while the next round trains.
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
         self.pending_write: Future | None = None
-        # Round r's wall time is the span from round r-1's row to round r's row, so every
-        # second (Ray calls, checkpoints, reports) is counted in exactly one round.
-        self.span_start = time.perf_counter()
-        self.carried_seconds = self.state.pending_round_seconds
+        finished = False
         try:
+            self._take_team(y_pool)
+            self.effective_b_parallel = ray.get(self.selector.effective_b_parallel.remote())
+            ray.get([actor.__ray_ready__.remote() for actor in [self.pool, *self.annotators]])
+            # Round r's wall time is the span from round r-1's row to round r's row, so every
+            # second (Ray calls, checkpoints, reports) is counted in exactly one round.
+            self.span_start = time.perf_counter()
+            self.carried_seconds = self.state.pending_round_seconds
             if self.state.next_round == 0 and self.state.pool.n_labeled == 0:
                 rng = generator(cfg.seed, INITIAL_STREAM)
                 initial = rng.choice(len(self.dataset.y_train), size=cfg.initial_size, replace=False)
@@ -228,11 +239,47 @@ class _TrialRun:
                 self._round(round_, x_pool, x_test)
             self._check_pool()
             self._wait_for_write()
+            finished = True
         finally:
             self.writer.shutdown(wait=True)
-            for actor in [self.selector, self.pool, *self.annotators]:
-                ray.kill(actor)
+            self._release_team(keep=finished)
         return self.state
+
+    def _take_team(self, y_pool: ray.ObjectRef) -> None:
+        """Get this process's spare actors (started for an earlier trial) or start them.
+
+        Starting a trial's B_parallel + 2 actor processes costs seconds, far more than a
+        small trial's rounds, so a process that runs trial after trial (a Tune trainable,
+        a notebook) keeps one team and points it at each new trial. The actors hold nothing
+        of a finished trial that the next could see: the pool and selection actors are
+        re-initialised, and the annotators get everything with each query.
+        """
+        cfg = self.config
+        team = self.team = _SPARE_TEAMS.pop(_session_key(), None) or _Team()
+        while len(team.annotators) < cfg.b_parallel:
+            team.annotators.append(AnnotatorActor.remote(len(team.annotators)))
+        self.annotators = team.annotators[: cfg.b_parallel]
+        oracle = Oracle(cfg.noise, self.num_classes, cfg.seed, cfg.faults)
+        selector_args = (cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed, [y_pool], oracle,
+                         self.state.strategy_state)
+        if team.selector is None:
+            team.selector = SelectionActor.remote(*selector_args)
+            team.pool = PoolActor.remote(self.state.pool)
+        else:
+            ray.get([team.selector.reset.remote(*selector_args), team.pool.reset.remote(self.state.pool)])
+        self.selector, self.pool = team.selector, team.pool
+        self.records: list[ray.ObjectRef] = []
+
+    def _release_team(self, keep: bool) -> None:
+        """Keep the team for the next trial in this process, or kill it after a failure."""
+        if not hasattr(self, "team"):
+            return
+        if keep:
+            _SPARE_TEAMS[_session_key()] = self.team
+        else:
+            for actor in [self.team.selector, self.team.pool, *self.team.annotators]:
+                if actor is not None:
+                    ray.kill(actor)
 
     def _record(self, round_: int, purchase: Purchases) -> None:
         """Record a purchase in the pool actor and in the trial's own mirror of the pool state.

@@ -1,6 +1,6 @@
 """Simulated annotators: Ray actors that answer label queries through a noise model.
 
-Each annotator is the oracle for the queries it receives: it holds the true labels (an
+Each annotator is the oracle for the queries it receives: it sees the true labels (an
 object-store reference, resolved zero-copy) and returns what a person with its error rate
 would say. Its random draws are keyed by ``(trial seed, annotator, query key)``, not by a
 running stream, so a query retried after the actor crashed and restarted gets the same
@@ -10,6 +10,7 @@ answer: no label is lost and none changes on retry.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,39 +24,50 @@ from direct_ray.seeding import ANNOTATOR_STREAM
 MAX_RESTARTS = 3
 
 
+@dataclass(frozen=True)
+class Oracle:
+    """What an annotator needs, besides the true labels, to answer one trial's queries."""
+
+    noise: NoiseConfig
+    num_classes: int
+    seed: int
+    faults: FaultPlan = FaultPlan()
+
+
 class Annotator:
-    """One simulated annotator (plain class; :data:`AnnotatorActor` is its Ray actor)."""
+    """One simulated annotator (plain class; :data:`AnnotatorActor` is its Ray actor).
 
-    def __init__(
-        self,
-        true_labels: np.ndarray,
-        noise: NoiseConfig,
-        num_classes: int,
-        annotator: int,
-        seed: int,
-        faults: FaultPlan | None = None,
-    ) -> None:
-        self.true_labels = true_labels
-        self.noise_model = NoiseModel(noise, num_classes, annotator=annotator, seed=seed)
+    Its only state is its identity: every query carries the true labels (an object-store
+    reference, resolved zero-copy) and the trial's :class:`Oracle`. So an annotator that
+    crashed and was restarted answers the retried query exactly as before, and one actor
+    serves trial after trial (the runtime keeps a team alive between trials).
+    """
+
+    def __init__(self, annotator: int) -> None:
         self.annotator = annotator
-        self.seed = seed
-        self.faults = faults or FaultPlan()
         self.queries = 0
+        self._noise_models: dict[Oracle, NoiseModel] = {}
 
-    def label(self, indices: np.ndarray, query_key: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def label(
+        self, true_labels: np.ndarray, indices: np.ndarray, query_key: tuple[int, ...], oracle: Oracle
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Answer one query: ``(observed labels, true labels)`` for ``indices``."""
         self.queries += 1
-        self._maybe_crash()
+        self._maybe_crash(oracle.faults)
+        model = self._noise_models.get(oracle)
+        if model is None:
+            model = NoiseModel(oracle.noise, oracle.num_classes, annotator=self.annotator, seed=oracle.seed)
+            self._noise_models = {oracle: model}  # one trial at a time: keep only the current one
         indices = np.asarray(indices, dtype=np.int64)
-        truth = np.asarray(self.true_labels[indices], dtype=np.int64)
-        rng = np.random.default_rng([self.seed, ANNOTATOR_STREAM, self.annotator, *query_key])
-        return self.noise_model.observe(truth, indices, rng), truth
+        truth = np.asarray(true_labels[indices], dtype=np.int64)
+        rng = np.random.default_rng([oracle.seed, ANNOTATOR_STREAM, self.annotator, *query_key])
+        return model.observe(truth, indices, rng), truth
 
-    def _maybe_crash(self) -> None:
-        target = self.faults.annotator_exit_on_query
-        if target is None or self.annotator != 0 or self.queries != target:
+    def _maybe_crash(self, faults: FaultPlan) -> None:
+        target = faults.annotator_exit_on_query
+        if target is None or self.annotator != 0 or self.queries < target:
             return
-        marker = Path(self.faults.marker_dir) / "annotator_exit.fired"
+        marker = Path(faults.marker_dir) / "annotator_exit.fired"
         if not marker.exists():
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()

@@ -138,6 +138,10 @@ class PoolActor:
         # Arrays arriving through the object store are read-only views: take a writable copy.
         self.state = PoolState.from_arrays(state.to_arrays())
 
+    def reset(self, state: PoolState) -> None:
+        """Serve another trial."""
+        self.__init__(state)
+
     def record(self, round_: int, indices, observed, true_labels, annotators) -> int:
         """Record a batch of purchases; returns the number of labels bought so far."""
         self.state.record(round_, indices, observed, true_labels, annotators)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import ray
 
+from direct_ray.runtime.annotators import Oracle
 from direct_ray.seeding import SELECT_STREAM, generator
 from direct_ray.strategies import make_strategy
 
@@ -41,10 +42,23 @@ class Purchases:
 
 
 class Selector:
-    """Runs one trial's strategy against a team of annotator actors (see module docstring)."""
+    """Runs one trial's strategy against a team of annotator actors (see module docstring).
+
+    ``truth`` is a one-element list holding the object-store reference of the pool's true
+    labels (a list, so that Ray hands the reference itself to this actor, which forwards it
+    with every query); ``oracle`` is what the annotators need besides. :meth:`reset` points
+    the same actor at the next trial.
+    """
 
     def __init__(
-        self, strategy: str, b_parallel: int, annotators: list, seed: int, strategy_state: dict | None = None
+        self,
+        strategy: str,
+        b_parallel: int,
+        annotators: list,
+        seed: int,
+        truth: list,
+        oracle: Oracle,
+        strategy_state: dict | None = None,
     ) -> None:
         if len(annotators) < 1:
             raise ValueError("at least one annotator is needed")
@@ -52,6 +66,12 @@ class Selector:
         self.strategy.set_state(dict(strategy_state or {}))
         self.annotators = annotators
         self.seed = seed
+        self.truth = truth[0]
+        self.oracle = oracle
+
+    def reset(self, *args, **kwargs) -> None:
+        """Serve another trial: the same arguments as the constructor."""
+        self.__init__(*args, **kwargs)
 
     def _team_annotate(self, round_: int, log: Purchases):
         def annotate(indices: np.ndarray) -> np.ndarray:
@@ -60,7 +80,7 @@ class Selector:
             n = len(self.annotators)
             who = [(batch + j) % n for j in range(len(indices))]
             refs = [
-                self.annotators[a].label.remote(np.array([i]), (round_, batch, j))
+                self.annotators[a].label.remote(self.truth, np.array([i]), (round_, batch, j), self.oracle)
                 for j, (a, i) in enumerate(zip(who, indices))
             ]
             answers = ray.get(refs)

@@ -178,3 +178,15 @@ def test_strategy_state_survives_a_restart(ray_session, tmp_path):
     resumed = run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
     assert curve(resumed) == curve(clean)
     assert purchases(resumed) == purchases(clean)
+
+
+def test_a_process_reuses_its_actor_team_between_trials(clean_run):
+    import direct_ray.trial as trial_module
+
+    run_trial(make_config(rounds=1), context=TrialContext(verbose=False))
+    (team,) = trial_module._SPARE_TEAMS.values()
+    selector = team.selector
+    state = run_trial(make_config(rounds=1, b_parallel=3), context=TrialContext(verbose=False))
+    (again,) = trial_module._SPARE_TEAMS.values()
+    assert again.selector is selector and len(again.annotators) == 3  # grown, not replaced
+    assert {s["annotator"] for s in state.selections} == {0, 1, 2}
