@@ -193,6 +193,15 @@ def _session_key() -> tuple[str, str]:
     return context.get_node_id(), context.get_job_id()
 
 
+def release_spare_actors() -> None:
+    """Kill the actors this process keeps between trials (frees their memory; the next trial starts new ones)."""
+    while _SPARE_TEAMS:
+        _, team = _SPARE_TEAMS.popitem()
+        for actor in [team.selector, team.pool, *team.annotators]:
+            if actor is not None:
+                ray.kill(actor)
+
+
 class _TrialRun:
     """The live objects of one trial: object-store refs and actors (see :func:`run_trial`)."""
 
@@ -430,4 +439,4 @@ class _TrialRun:
         self.pending_write = self.writer.submit(write)
 
 
-__all__ = ["TrialContext", "TrialState", "run_trial", "check_trial"]
+__all__ = ["TrialContext", "TrialState", "check_trial", "release_spare_actors", "run_trial"]
