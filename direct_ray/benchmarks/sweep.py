@@ -1,6 +1,6 @@
 """Sweep benchmark (issue 4): a 4-trial study through Ray Tune vs the same trials one after another.
 
-    python -m direct_ray.benchmarks.sweep [--cpus 2] [--rounds 10] [--repeats 2]
+    python -m direct_ray.benchmarks.sweep [--cpus 2] [--rounds 10] [--repeats 2] [--features N | --study YAML]
 
 Both arms run in one process on one Ray session with ``--cpus`` CPUs, write the same
 Parquet files and checkpoint every round; the sequential arm calls
@@ -71,6 +71,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--features", type=int, metavar="N",
                         help="use a synthetic N x 64 features pool (b_train 100) instead of the digits (b_train 20)")
+    parser.add_argument("--study", type=Path, help="time this study YAML instead (e.g. sweeps/default.yaml)")
     args = parser.parse_args(argv)
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
              _system_config=LOCAL_RAY_CONFIG)
@@ -84,6 +85,8 @@ def main(argv=None) -> None:
                 dataset, b_train, label = {"kind": "digits", "num_classes": 2}, 20, "digits K=2"
             study_file = tmp / "study.yaml"
             study_file.write_text(yaml.safe_dump(study_dict(args.rounds, dataset, b_train)))
+            if args.study:
+                study_file, label = args.study.resolve(), f"study {args.study}"
             study = StudyConfig.from_yaml(study_file)
             run_sequential(study, tmp)  # warm the worker processes (torch import) for both arms
             tune_times, seq_times = [], []
@@ -93,7 +96,8 @@ def main(argv=None) -> None:
     finally:
         ray.shutdown()
     seq, tune = statistics.median(seq_times), statistics.median(tune_times)
-    print(f"\n4 trials ({label}, direct/random x 2 seeds, {args.rounds} rounds of {b_train}, b_parallel 5), {args.cpus} CPUs")
+    what = label if args.study else f"4 trials ({label}, direct/random x 2 seeds, {args.rounds} rounds of {b_train}, b_parallel 5)"
+    print(f"\n{what}, {args.cpus} CPUs")
     print(f"  sequential run_trial: {', '.join(f'{t:.1f}' for t in seq_times)} s (median {seq:.1f} s)")
     print(f"  Ray Tune sweep:       {', '.join(f'{t:.1f}' for t in tune_times)} s (median {tune:.1f} s)")
     print(f"  ratio Tune / sequential = {tune / seq:.2f} (target <= 0.65)")
