@@ -64,7 +64,12 @@ def tune_trial(param: dict[str, Any]) -> None:
     config = TrialConfig.from_dict(param["trial"])
     ctx = param["context"]
     context = TrialContext(
-        sweep_id=ctx["sweep_id"], output=ctx["output"], study=ctx["study"], versions=ctx["versions"], verbose=False
+        sweep_id=ctx["sweep_id"],
+        output=ctx["output"],
+        study=ctx["study"],
+        versions=ctx["versions"],
+        verbose=False,
+        annotator_team=ctx["annotator_team"],
     )
     if _finished_on_disk(config, ctx["output"]):
         return  # finished before the driver was interrupted: never rerun it
@@ -258,12 +263,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
     elif own_session:
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, _system_config=LOCAL_RAY_CONFIG)
+    from direct_ray.runtime.annotators import start_shared_team
+
+    team: list = []
     try:
+        # One annotator team for every trial (they are stateless): a concurrent trial then
+        # starts two actor processes, not b_parallel + 2. The actors are this process's, so
+        # they end with it; the name depends only on the sweep, so a resumed sweep (whose
+        # trials get the parameters stored at its first run) finds the new team.
+        team_name = f"direct_ray/{record['sweep_id']}/annotators"
+        team = start_shared_team(team_name, max(study.b_parallels))
         context = {
             "sweep_id": record["sweep_id"],
             "output": output,
             "study": study.raw,
             "versions": _package_versions(),
+            "annotator_team": team_name,
         }
         bundle = {"CPU": study.resources.cpus_per_trial}
         if study.resources.gpus_per_trial:
@@ -298,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         results = tuner.fit()
     finally:
+        for actor in team:
+            ray.kill(actor)
         if own_session:
             ray.shutdown()
 

@@ -39,7 +39,7 @@ from direct_ray.data import Dataset, load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.results.schema import CURVES, META_STUDY, META_TRIAL, META_VERSIONS, SELECTIONS
 from direct_ray.results.write import write_trial_table
-from direct_ray.runtime.annotators import AnnotatorActor, Oracle
+from direct_ray.runtime.annotators import AnnotatorActor, Oracle, shared_team
 from direct_ray.runtime.pool import PoolActor, PoolState
 from direct_ray.runtime.selection import Purchases, SelectionActor
 from direct_ray.runtime.tasks import train_and_score
@@ -133,6 +133,9 @@ class TrialContext:
     study: dict = field(default_factory=dict)  # stored in the Parquet metadata
     versions: dict = field(default_factory=dict)
     verbose: bool = True
+    # name of a running annotator team shared by the sweep's trials (runtime.annotators.
+    # start_shared_team); None: the trial's process keeps a team of its own
+    annotator_team: Optional[str] = None
 
 
 def check_trial(config: TrialConfig, dataset: Dataset) -> None:
@@ -177,11 +180,17 @@ def run_trial(
 
 @dataclass
 class _Team:
-    """The actors a trial uses; kept alive between trials in one process (see _take_team)."""
+    """The actors a trial owns; kept alive between trials in one process (see _take_team).
+
+    ``annotators`` stays empty when the trials share a sweep-wide annotator team.
+    """
 
     selector: Optional[ray.actor.ActorHandle] = None
     pool: Optional[ray.actor.ActorHandle] = None
     annotators: list = field(default_factory=list)
+
+    def actors(self) -> list:
+        return [a for a in [self.selector, self.pool, *self.annotators] if a is not None]
 
 
 # One spare team per Ray session (node and job) in this process.
@@ -197,9 +206,8 @@ def release_spare_actors() -> None:
     """Kill the actors this process keeps between trials (frees their memory; the next trial starts new ones)."""
     while _SPARE_TEAMS:
         _, team = _SPARE_TEAMS.popitem()
-        for actor in [team.selector, team.pool, *team.annotators]:
-            if actor is not None:
-                ray.kill(actor)
+        for actor in team.actors():
+            ray.kill(actor)
 
 
 class _TrialRun:
@@ -261,13 +269,17 @@ class _TrialRun:
         small trial's rounds, so a process that runs trial after trial (a Tune trainable,
         a notebook) keeps one team and points it at each new trial. The actors hold nothing
         of a finished trial that the next could see: the pool and selection actors are
-        re-initialised, and the annotators get everything with each query.
+        re-initialised, and the annotators get everything with each query. In a sweep the
+        annotators come from the sweep's shared team (``context.annotator_team``).
         """
         cfg = self.config
         team = self.team = _SPARE_TEAMS.pop(_session_key(), None) or _Team()
-        while len(team.annotators) < cfg.b_parallel:
-            team.annotators.append(AnnotatorActor.remote(len(team.annotators)))
-        self.annotators = team.annotators[: cfg.b_parallel]
+        if self.context.annotator_team is not None:
+            self.annotators = shared_team(self.context.annotator_team, cfg.b_parallel)
+        else:
+            while len(team.annotators) < cfg.b_parallel:
+                team.annotators.append(AnnotatorActor.remote(len(team.annotators)))
+            self.annotators = team.annotators[: cfg.b_parallel]
         oracle = Oracle(cfg.noise, self.num_classes, cfg.seed, cfg.faults)
         selector_args = (cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed, [y_pool], oracle,
                          self.state.strategy_state)
@@ -280,15 +292,18 @@ class _TrialRun:
         self.records: list[ray.ObjectRef] = []
 
     def _release_team(self, keep: bool) -> None:
-        """Keep the team for the next trial in this process, or kill it after a failure."""
+        """Keep the team for the next trial in this process, or kill it after a failure.
+
+        A shared annotator team is not this trial's to kill: a crashed annotator is restarted
+        by Ray and its query retried.
+        """
         if not hasattr(self, "team"):
             return
         if keep:
             _SPARE_TEAMS[_session_key()] = self.team
         else:
-            for actor in [self.team.selector, self.team.pool, *self.team.annotators]:
-                if actor is not None:
-                    ray.kill(actor)
+            for actor in self.team.actors():
+                ray.kill(actor)
 
     def _record(self, round_: int, purchase: Purchases) -> None:
         """Record a purchase in the pool actor and in the trial's own mirror of the pool state.

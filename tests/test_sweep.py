@@ -79,6 +79,15 @@ def test_every_trial_writes_the_contract_columns(tiny_sweep):
     assert selections.num_rows == 2 * 40
 
 
+def test_the_sweep_shares_one_annotator_team_and_ends_it(tiny_sweep, ray_session):
+    from ray.util import list_named_actors
+
+    rows = ds.dataset(tiny_sweep / "selections", partitioning="hive").to_table().to_pylist()
+    assert {r["annotator"] for r in rows} == {0, 1}  # b_parallel 2: both members answered
+    assert not [a for a in list_named_actors(all_namespaces=True) if "/annotators/" in a["name"]
+                and a["name"].startswith("direct_ray/tiny-")]
+
+
 def test_results_read_with_pandas_and_duckdb(tiny_sweep):
     import duckdb
     import pandas as pd

@@ -1,7 +1,7 @@
 """Simulated annotators: Ray actors that answer label queries through a noise model.
 
 Each annotator is the oracle for the queries it receives: it sees the true labels (an
-object-store reference, resolved zero-copy) and returns what a person with its error rate
+object-store reference, fetched once per trial) and returns what a person with its error rate
 would say. Its random draws are keyed by ``(trial seed, annotator, query key)``, not by a
 running stream, so a query retried after the actor crashed and restarted gets the same
 answer: no label is lost and none changes on retry.
@@ -10,6 +10,8 @@ answer: no label is lost and none changes on retry.
 from __future__ import annotations
 
 import os
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,34 +36,48 @@ class Oracle:
     faults: FaultPlan = FaultPlan()
 
 
+# Trials an annotator keeps the inputs of (its true labels and noise model): a team shared
+# by a sweep serves several trials at once, in any order.
+CACHED_TRIALS = 8
+
+
 class Annotator:
     """One simulated annotator (plain class; :data:`AnnotatorActor` is its Ray actor).
 
-    Its only state is its identity: every query carries the true labels (an object-store
-    reference, resolved zero-copy) and the trial's :class:`Oracle`. So an annotator that
-    crashed and was restarted answers the retried query exactly as before, and one actor
-    serves trial after trial (the runtime keeps a team alive between trials).
+    Its only state is its identity: every query carries the true labels (a one-element list
+    holding their object-store reference) and the trial's :class:`Oracle`. So an annotator
+    that crashed and was restarted answers the retried query exactly as before, and one actor
+    serves any number of trials, one after another or interleaved (a sweep shares one team).
+    The true labels are fetched once per trial, not once per query: the reference travels
+    inside a list so that Ray hands over the reference, not the array, and the resolved
+    array is kept for the last :data:`CACHED_TRIALS` trials.
     """
 
     def __init__(self, annotator: int) -> None:
         self.annotator = annotator
         self.queries = 0
-        self._noise_models: dict[Oracle, NoiseModel] = {}
+        self._truth: OrderedDict[ray.ObjectRef, np.ndarray] = OrderedDict()
+        self._noise_models: OrderedDict[Oracle, NoiseModel] = OrderedDict()
 
     def label(
-        self, true_labels: np.ndarray, indices: np.ndarray, query_key: tuple[int, ...], oracle: Oracle
+        self, truth: list, indices: np.ndarray, query_key: tuple[int, ...], oracle: Oracle
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Answer one query: ``(observed labels, true labels)`` for ``indices``."""
+        """Answer one query: ``(observed labels, true labels)`` for ``indices``.
+
+        ``truth`` is ``[ref]`` with ``ref`` the object-store reference of the pool's true labels.
+        """
         self.queries += 1
         self._maybe_crash(oracle.faults)
-        model = self._noise_models.get(oracle)
-        if model is None:
-            model = NoiseModel(oracle.noise, oracle.num_classes, annotator=self.annotator, seed=oracle.seed)
-            self._noise_models = {oracle: model}  # one trial at a time: keep only the current one
+        true_labels = _cached(self._truth, truth[0], lambda: ray.get(truth[0]))
+        model = _cached(
+            self._noise_models,
+            oracle,
+            lambda: NoiseModel(oracle.noise, oracle.num_classes, annotator=self.annotator, seed=oracle.seed),
+        )
         indices = np.asarray(indices, dtype=np.int64)
-        truth = np.asarray(true_labels[indices], dtype=np.int64)
+        answer = np.asarray(true_labels[indices], dtype=np.int64)
         rng = np.random.default_rng([oracle.seed, ANNOTATOR_STREAM, self.annotator, *query_key])
-        return model.observe(truth, indices, rng), truth
+        return model.observe(answer, indices, rng), answer
 
     def _maybe_crash(self, faults: FaultPlan) -> None:
         target = faults.annotator_exit_on_query
@@ -74,4 +90,57 @@ class Annotator:
             os._exit(1)  # a hard crash, as a killed annotator process would
 
 
+def _cached(cache: OrderedDict, key, make):
+    """``cache[key]``, made on a miss; keeps the :data:`CACHED_TRIALS` most recently used keys."""
+    if key in cache:
+        cache.move_to_end(key)
+    else:
+        cache[key] = make()
+        while len(cache) > CACHED_TRIALS:
+            cache.popitem(last=False)
+    return cache[key]
+
+
 AnnotatorActor = ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(Annotator)
+
+
+def team_member_name(team: str, annotator: int) -> str:
+    """The Ray actor name of annotator ``annotator`` in the shared team ``team``."""
+    return f"{team}/annotator-{annotator}"
+
+
+def start_shared_team(team: str, size: int) -> list:
+    """Start (or find) the named annotators ``0 .. size-1`` of ``team`` and wait until they are up.
+
+    A sweep starts one team for all its trials: annotators are stateless, so every trial can
+    use them, and each concurrent trial then starts only its pool and selection actors instead
+    of ``b_parallel`` more processes (a Ray actor process costs about a CPU-second to start).
+    The caller owns the actors: they live as long as it does, or until it kills them.
+    """
+    handles: dict[int, object] = {}
+    for _ in range(50):
+        # All missing members start at once; one whose name still belongs to a team of the
+        # same name that was just killed comes back dead, and is asked for again.
+        fresh = {
+            i: AnnotatorActor.options(name=team_member_name(team, i), get_if_exists=True).remote(i)
+            for i in range(size)
+            if i not in handles
+        }
+        for i, handle in fresh.items():
+            try:
+                ray.get(handle.__ray_ready__.remote())
+                handles[i] = handle
+            except ray.exceptions.RayActorError:
+                pass
+        if len(handles) == size:
+            return [handles[i] for i in range(size)]
+        time.sleep(0.1)
+    raise RuntimeError(f"could not start the annotator team {team!r}")
+
+
+def shared_team(team: str, size: int) -> list:
+    """Handles of the first ``size`` annotators of a team started by :func:`start_shared_team`."""
+    try:
+        return [ray.get_actor(team_member_name(team, i)) for i in range(size)]
+    except ValueError as err:
+        raise RuntimeError(f"annotator team {team!r} has fewer than {size} running annotators: {err}") from None

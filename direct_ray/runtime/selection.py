@@ -66,7 +66,7 @@ class Selector:
         self.strategy.set_state(dict(strategy_state or {}))
         self.annotators = annotators
         self.seed = seed
-        self.truth = truth[0]
+        self.truth_box = truth  # forwarded as is: each annotator fetches the labels once per trial
         self.oracle = oracle
 
     def reset(self, *args, **kwargs) -> None:
@@ -80,7 +80,7 @@ class Selector:
             n = len(self.annotators)
             who = [(batch + j) % n for j in range(len(indices))]
             refs = [
-                self.annotators[a].label.remote(self.truth, np.array([i]), (round_, batch, j), self.oracle)
+                self.annotators[a].label.remote(self.truth_box, np.array([i]), (round_, batch, j), self.oracle)
                 for j, (a, i) in enumerate(zip(who, indices))
             ]
             answers = ray.get(refs)

@@ -1,0 +1,74 @@
+"""Annotators on real Ray: answers keyed by query, one fetch of the truth per trial, shared teams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from direct_ray.noise import NoiseConfig
+from direct_ray.runtime.annotators import (
+    CACHED_TRIALS,
+    Annotator,
+    Oracle,
+    shared_team,
+    start_shared_team,
+    team_member_name,
+)
+from direct_ray.trial import TrialContext, run_trial
+from tests.runtime.test_trial import curve, make_config, purchases
+
+pytestmark = pytest.mark.ray
+NOISY = Oracle(NoiseConfig(model="uniform", rate=0.3), num_classes=3, seed=5)
+
+
+def test_answers_depend_on_the_query_not_on_what_came_before(ray_session):
+    truth = [ray_session.put(np.arange(100) % 3)]
+    first, second = Annotator(1), Annotator(1)
+    for i in range(20):  # warm one annotator up with other queries
+        first.label(truth, np.array([i]), (9, i, 0), NOISY)
+    for i in range(20, 40):
+        a = first.label(truth, np.array([i]), (1, i, 0), NOISY)
+        b = second.label(truth, np.array([i]), (1, i, 0), NOISY)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1][0] == i % 3  # the true label comes back with the answer
+
+
+def test_interleaved_trials_each_get_their_own_truth_and_the_cache_stays_bounded(ray_session):
+    annotator = Annotator(0)
+    clean = Oracle(NoiseConfig(), num_classes=3, seed=0)
+    truths = [[ray_session.put(np.full(10, k % 3))] for k in range(CACHED_TRIALS + 3)]
+    for _ in range(2):
+        for k, truth in enumerate(truths):
+            observed, true = annotator.label(truth, np.array([4]), (0, 0, 0), clean)
+            assert observed[0] == true[0] == k % 3
+    assert len(annotator._truth) == CACHED_TRIALS
+
+
+def test_a_shared_team_is_found_by_name_and_can_be_started_again_after_a_kill(ray_session):
+    team = start_shared_team("test/shared", 3)
+    assert [h._actor_id for h in shared_team("test/shared", 2)] == [h._actor_id for h in team[:2]]
+    assert [h._actor_id for h in start_shared_team("test/shared", 3)] == [h._actor_id for h in team]
+    for handle in team:
+        ray_session.kill(handle)
+    again = start_shared_team("test/shared", 3)  # the names may still be held for a moment
+    assert {h._actor_id for h in again}.isdisjoint(h._actor_id for h in team)
+    with pytest.raises(RuntimeError, match="fewer than 4"):
+        shared_team("test/shared", 4)
+    for handle in again:
+        ray_session.kill(handle)
+
+
+def test_a_trial_on_a_shared_team_matches_one_on_its_own_team(ray_session):
+    own = run_trial(make_config(rounds=2), context=TrialContext(verbose=False))
+    team = start_shared_team("test/trial-team", 2)
+    try:
+        shared = run_trial(make_config(rounds=2), context=TrialContext(verbose=False, annotator_team="test/trial-team"))
+    finally:
+        for handle in team:
+            ray_session.kill(handle)
+    assert curve(shared) == curve(own)
+    assert purchases(shared) == purchases(own)
+
+
+def test_member_names_are_per_team():
+    assert team_member_name("a", 0) != team_member_name("b", 0) != team_member_name("a", 1)
