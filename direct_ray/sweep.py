@@ -37,21 +37,18 @@ METRIC_COLUMNS = ("round", "n_labeled", "balanced_accuracy", "n_minority_labels"
 
 
 def _package_versions() -> dict[str, str]:
-    import numpy
-    import pyarrow
-    import ray
-    import torch
+    """Versions stored with the results; read from the installed metadata (importing torch costs seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     import direct_ray
 
-    return {
-        "direct_ray": direct_ray.__version__,
-        "python": platform.python_version(),
-        "ray": ray.__version__,
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "pyarrow": pyarrow.__version__,
-    }
+    versions = {"direct_ray": direct_ray.__version__, "python": platform.python_version()}
+    for package in ("ray", "torch", "torchvision", "numpy", "pyarrow"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
 
 
 def tune_trial(param: dict[str, Any]) -> None:
@@ -254,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Tune warns on every forced snapshot; with short rounds that is noise, not news.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's own per-trial CSV/JSON/TensorBoard logs repeat what the Parquet curves hold, and
+    # cost the driver seconds (a 4-trial toy sweep: 5.8 s with them, 3.3 s without).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import ray
     from ray import tune
 
