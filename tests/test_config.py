@@ -5,28 +5,9 @@ from pathlib import Path
 import pytest
 
 from direct_ray.config import ConfigError, StudyConfig, TrialConfig, apply_overrides
+from tests.studies import study
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def study(**changes):
-    base = {
-        "name": "t",
-        "rounds": 2,
-        "b_train": 10,
-        "initial_size": 10,
-        "model": {"kind": "mlp"},
-        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0},
-        "grid": {
-            "dataset": [{"kind": "digits", "num_classes": 2}],
-            "strategy": ["direct", "random"],
-            "seed": [0, 1],
-            "b_parallel": [1, 5],
-            "noise": [{"model": "none"}, {"model": "uniform", "rate": 0.2}],
-        },
-    }
-    base.update(changes)
-    return base
 
 
 def test_grid_expands_to_every_combination_with_unique_ids():

@@ -16,6 +16,7 @@ import yaml
 
 from direct_ray.results.schema import REQUIRED_COLUMNS
 from direct_ray.sweep import main
+from tests.studies import grid, study
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,23 +25,9 @@ METRICS = ["round", "n_labeled", "n_labeled_per_class", "n_noisy_labels", "balan
 
 
 def write_study(path: Path, **changes) -> Path:
-    study = {
-        "name": "tiny",
-        "rounds": 3,
-        "b_train": 10,
-        "initial_size": 10,
-        "model": {"kind": "mlp"},
-        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0},
-        "grid": {
-            "dataset": [{"kind": "digits", "num_classes": 2}],
-            "strategy": ["direct", "random"],
-            "seed": [0],
-            "b_parallel": [2],
-            "noise": [{"model": "uniform", "rate": 0.1}],
-        },
-    }
-    study.update(changes)
-    path.write_text(yaml.safe_dump(study))
+    """A 2-trial study (direct and random, one seed, b_parallel 2, 10% noise, 3 rounds) as YAML."""
+    tiny = grid(seed=[0], b_parallel=[2], noise=[{"model": "uniform", "rate": 0.1}])
+    path.write_text(yaml.safe_dump(study(**{"name": "tiny", "rounds": 3, "grid": tiny, **changes})))
     return path
 
 
@@ -111,12 +98,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(ray_session
     study = write_study(
         tmp_path / "study.yaml",
         max_concurrent_trials=1,
-        grid={
-            "dataset": [{"kind": "digits", "num_classes": 2}],
-            "strategy": ["random", "confidence", "direct"],
-            "seed": [0],
-            "b_parallel": [1],
-        },
+        grid=grid(strategy=["random", "confidence", "direct"], seed=[0], b_parallel=[1], noise=[{"model": "none"}]),
     )
     output = tmp_path / "out"
     driver = subprocess.Popen(
