@@ -84,8 +84,8 @@ def run_sequential(study: StudyConfig, out: Path, cpus: int) -> float:
         for trial in study.trials():
             run_trial(trial, checkpoint_dir=out / "ckpt" / trial.trial_id, context=TrialContext(output=out, verbose=False))
         elapsed = time.perf_counter() - start
-        release_spare_actors()
     finally:
+        release_spare_actors()  # this process's actor team belongs to the session that ends here
         ray.shutdown()
     return elapsed
 

@@ -12,7 +12,6 @@ from direct_ray.runtime.annotators import (
     Oracle,
     shared_team,
     start_shared_team,
-    team_member_name,
 )
 from direct_ray.trial import TrialContext, run_trial
 from tests.runtime.test_trial import curve, make_config, purchases
@@ -69,6 +68,3 @@ def test_a_trial_on_a_shared_team_matches_one_on_its_own_team(ray_session):
     assert curve(shared) == curve(own)
     assert purchases(shared) == purchases(own)
 
-
-def test_member_names_are_per_team():
-    assert team_member_name("a", 0) != team_member_name("b", 0) != team_member_name("a", 1)
