@@ -59,14 +59,14 @@ class Annotator:
         self._truth: OrderedDict[ray.ObjectRef, np.ndarray] = OrderedDict()
         self._noise_models: OrderedDict[Oracle, NoiseModel] = OrderedDict()
 
-    def label(
-        self, truth: list, indices: np.ndarray, query_key: tuple[int, ...], oracle: Oracle
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Answer one query: ``(observed labels, true labels)`` for ``indices``.
+    def label(self, truth: list, queries: list[tuple[int, tuple[int, ...]]], oracle: Oracle) -> list[tuple[int, int]]:
+        """Answer ``queries``, in order: ``(observed label, true label)`` for each ``(pool index, query key)``.
 
         ``truth`` is ``[ref]`` with ``ref`` the object-store reference of the pool's true labels.
+        One call may carry several queries (this annotator's share of a fixed list): each is
+        answered with its own keyed random draws, exactly as if it had come alone.
         """
-        self.queries += 1
+        self.queries += len(queries)
         self._maybe_crash(oracle.faults)
         true_labels = _cached(self._truth, truth[0], lambda: ray.get(truth[0]))
         model = _cached(
@@ -74,10 +74,13 @@ class Annotator:
             oracle,
             lambda: NoiseModel(oracle.noise, oracle.num_classes, annotator=self.annotator, seed=oracle.seed),
         )
-        indices = np.asarray(indices, dtype=np.int64)
-        answer = np.asarray(true_labels[indices], dtype=np.int64)
-        rng = np.random.default_rng([oracle.seed, ANNOTATOR_STREAM, self.annotator, *query_key])
-        return model.observe(answer, indices, rng), answer
+        answers = []
+        for index, query_key in queries:
+            true = true_labels[index : index + 1].astype(np.int64)
+            rng = np.random.default_rng([oracle.seed, ANNOTATOR_STREAM, self.annotator, *query_key])
+            observed = model.observe(true, np.array([index], dtype=np.int64), rng)
+            answers.append((int(observed[0]), int(true[0])))
+        return answers
 
     def _maybe_crash(self, faults: FaultPlan) -> None:
         target = faults.annotator_exit_on_query

@@ -5,6 +5,13 @@ that callable spreads one batch over the annotator actors, one query per annotat
 them all at once and waits for all of them: that is B_parallel annotators labelling in
 parallel. Batch ``b``'s query ``j`` goes to annotator ``(b + j) % n``, so a sequential
 strategy (one query per batch) still rotates over the whole team.
+
+A fixed list (the initial random batch, a batch strategy's choice, DIRECT's phase 2) goes
+through ``annotate.queue``: the same batches, keys and annotators, but each annotator gets
+its whole share in one message and works through it while the others work through theirs,
+as a labelling team handed a worklist would. The answers are the same as batch by batch
+(they depend only on the query key); only the number of Ray calls drops, from one per label
+to one per annotator.
 """
 
 from __future__ import annotations
@@ -73,34 +80,12 @@ class Selector:
         """Serve another trial: the same arguments as the constructor."""
         self.__init__(*args, **kwargs)
 
-    def _team_annotate(self, round_: int, log: Purchases):
-        def annotate(indices: np.ndarray) -> np.ndarray:
-            batch = log.batches
-            log.batches += 1
-            n = len(self.annotators)
-            who = [(batch + j) % n for j in range(len(indices))]
-            refs = [
-                self.annotators[a].label.remote(self.truth_box, np.array([i]), (round_, batch, j), self.oracle)
-                for j, (a, i) in enumerate(zip(who, indices))
-            ]
-            answers = ray.get(refs)
-            observed = np.array([int(obs[0]) for obs, _ in answers], dtype=np.int64)
-            log.indices.extend(int(i) for i in indices)
-            log.observed.extend(observed.tolist())
-            log.true.extend(int(true[0]) for _, true in answers)
-            log.annotator.extend(who)
-            return observed
-
-        return annotate
-
     def buy(self, round_: int, indices: np.ndarray) -> Purchases:
         """Have the team label a fixed list (the initial random batch), b_parallel at a time."""
         log = Purchases()
         start = time.perf_counter()
-        annotate = self._team_annotate(round_, log)
-        step = self.strategy.effective_b_parallel
-        for s in range(0, len(indices), step):
-            annotate(np.asarray(indices[s : s + step], dtype=np.int64))
+        if len(indices):
+            TeamAnnotate(self, round_, log).queue(indices, self.strategy.effective_b_parallel)
         log.seconds = time.perf_counter() - start
         return log
 
@@ -112,7 +97,7 @@ class Selector:
             probs,
             observed,
             budget=budget,
-            annotate=self._team_annotate(round_, log),
+            annotate=TeamAnnotate(self, round_, log),
             rng=generator(self.seed, SELECT_STREAM, round_),
             embeddings=embeddings,
         )
@@ -124,6 +109,46 @@ class Selector:
 
     def effective_b_parallel(self) -> int:
         return self.strategy.effective_b_parallel
+
+
+class TeamAnnotate:
+    """The ``annotate`` callable of one :meth:`Selector.select` or :meth:`Selector.buy` call.
+
+    Batch ``b`` of the call (counted in ``log.batches``) sends its query ``j`` to annotator
+    ``(b + j) % n`` with the key ``(round, b, j)``; everything bought is appended to ``log``.
+    """
+
+    def __init__(self, selector: Selector, round_: int, log: Purchases) -> None:
+        self.selector = selector
+        self.round = round_
+        self.log = log
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        """One parallel batch: one query per annotator, all in flight together."""
+        return self.queue(indices, max(len(indices), 1))
+
+    def queue(self, indices: np.ndarray, b_parallel: int) -> np.ndarray:
+        """A fixed list as consecutive batches of ``b_parallel``, one message per annotator."""
+        team = self.selector.annotators
+        shares: dict[int, list[tuple[int, tuple[int, int, int]]]] = {}
+        slots: list[tuple[int, int]] = []  # (annotator, position in its share) of each index
+        indices = [int(i) for i in indices]
+        for start in range(0, len(indices), b_parallel):
+            batch = self.log.batches
+            self.log.batches += 1
+            for j, index in enumerate(indices[start : start + b_parallel]):
+                who = (batch + j) % len(team)
+                share = shares.setdefault(who, [])
+                slots.append((who, len(share)))
+                share.append((index, (self.round, batch, j)))
+        refs = [team[who].label.remote(self.selector.truth_box, share, self.selector.oracle) for who, share in shares.items()]
+        answers = dict(zip(shares, ray.get(refs)))
+        observed = [answers[who][k][0] for who, k in slots]
+        self.log.indices.extend(indices)
+        self.log.observed.extend(observed)
+        self.log.true.extend(answers[who][k][1] for who, k in slots)
+        self.log.annotator.extend(who for who, _ in slots)
+        return np.asarray(observed, dtype=np.int64)
 
 
 SelectionActor = ray.remote(num_cpus=0)(Selector)

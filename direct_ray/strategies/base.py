@@ -25,7 +25,14 @@ from typing import Callable, ClassVar, Optional
 import numpy as np
 
 AnnotateFn = Callable[[np.ndarray], np.ndarray]
-"""``annotate(indices) -> observed labels``: called with at most ``b_parallel`` indices."""
+"""``annotate(indices) -> observed labels``: called with at most ``b_parallel`` indices.
+
+An ``annotate`` may also offer ``annotate.queue(indices, b_parallel) -> observed labels``:
+answer a fixed list exactly as consecutive calls ``annotate(indices[s : s + b_parallel])``
+would, in one go. :meth:`LabelBuyer.buy_all` uses it when present, so a runtime can hand each
+annotator its share of a list that no answer can change (one message per annotator instead
+of one per label). Without it, ``buy_all`` makes those calls itself.
+"""
 
 UNLABELED = -1
 
@@ -96,32 +103,50 @@ class LabelBuyer:
 
     def buy(self, indices: np.ndarray) -> np.ndarray:
         """Send one parallel batch (<= b_parallel indices) to the annotators; return their labels."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if indices.size == 0:
-            return np.empty(0, dtype=np.int64)
+        indices = self._checked(indices)
         if indices.size > self.b_parallel:
             raise SelectionError(f"batch of {indices.size} exceeds b_parallel={self.b_parallel}")
+        return self._record(indices, self._annotate(indices.copy()) if indices.size else [])
+
+    def buy_all(self, indices: np.ndarray) -> np.ndarray:
+        """Buy a fixed list in batches of ``b_parallel``, in the given order; return the labels.
+
+        No answer can change what is bought, so the whole list goes to ``annotate.queue`` at
+        once when the annotate callable offers it (see :data:`AnnotateFn`); the purchases,
+        their order and their labels are the same as batch by batch.
+        """
+        indices = self._checked(indices)
+        queue = getattr(self._annotate, "queue", None)
+        if queue is not None and indices.size:
+            return self._record(indices, queue(indices.copy(), self.b_parallel))
+        labels = [self.buy(indices[s : s + self.b_parallel]) for s in range(0, indices.size, self.b_parallel)]
+        return np.concatenate(labels) if labels else np.empty(0, dtype=np.int64)
+
+    def _checked(self, indices: np.ndarray) -> np.ndarray:
+        """``indices`` as int64, after checking they may be bought now (budget, repeats, labeled)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.ndim != 1:
+            raise SelectionError(f"indices must be 1-D, got shape {indices.shape}")
         if indices.size > self.remaining:
             raise SelectionError(f"batch of {indices.size} exceeds the remaining budget {self.remaining}")
         if np.unique(indices).size != indices.size:
             raise SelectionError("a batch may not repeat an index")
         if self.is_labeled(indices).any():
             raise SelectionError("a batch may not contain an index that is already labeled")
-        labels = np.asarray(self._annotate(indices.copy()), dtype=np.int64)
+        return indices
+
+    def _record(self, indices: np.ndarray, labels) -> np.ndarray:
+        """Check the labels that came back for ``indices`` and book the purchase."""
+        labels = np.asarray(labels, dtype=np.int64)
         if labels.shape != indices.shape:
             raise SelectionError(f"annotate returned {labels.shape} labels for {indices.shape} queries")
         if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise SelectionError(f"annotate returned a label outside 0..{self.num_classes - 1}")
-        self.observed[indices] = labels
-        self._bought.append(indices)
-        self.spent += indices.size
+        if indices.size:
+            self.observed[indices] = labels
+            self._bought.append(indices)
+            self.spent += indices.size
         return labels
-
-    def buy_all(self, indices: np.ndarray) -> None:
-        """Buy a fixed batch, ``b_parallel`` indices per call, in the given order."""
-        indices = np.asarray(indices, dtype=np.int64)
-        for start in range(0, indices.size, self.b_parallel):
-            self.buy(indices[start : start + self.b_parallel])
 
     def bought(self) -> np.ndarray:
         if not self._bought:

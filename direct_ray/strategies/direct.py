@@ -164,8 +164,7 @@ def annotate_near_threshold(view: LabelView, order: np.ndarray, k: int, count: i
     j_hat = threshold_estimate(positions, is_k, order.size)
     unlabeled = np.flatnonzero(sorted_labels == UNLABELED) + 1
     chosen = order[nearest_unlabeled(unlabeled, j_hat, count) - 1]
-    for start in range(0, chosen.size, view.b_parallel):
-        view.buy(chosen[start : start + view.b_parallel])
+    view.buy_all(chosen)
     return int(chosen.size)
 
 

@@ -222,3 +222,9 @@ class LabelView:
         labels = self.buyer.buy(indices)
         self.labels[np.asarray(indices, dtype=np.int64)] = labels
         return labels
+
+    def buy_all(self, indices: np.ndarray) -> np.ndarray:
+        """A fixed list, in batches of ``b_parallel`` (see :meth:`LabelBuyer.buy_all`); returns the labels."""
+        labels = self.buyer.buy_all(indices)
+        self.labels[np.asarray(indices, dtype=np.int64)] = labels
+        return labels

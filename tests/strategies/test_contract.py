@@ -66,7 +66,24 @@ class Oracle:
         return self.truth[indices]
 
 
-def run(name: str, pool: Pool, budget: int, b_parallel: int, seed: int = 0, strategy=None):
+class QueueingOracle(Oracle):
+    """An oracle that also takes fixed lists in one go (``annotate.queue``), as the runtime's does.
+
+    It records a queued list as the batches it stands for, so its ``calls`` can be compared
+    with those of a plain :class:`Oracle`.
+    """
+
+    def __init__(self, truth: np.ndarray, limit: int) -> None:
+        super().__init__(truth, limit)
+        self.queued = 0
+
+    def queue(self, indices: np.ndarray, b_parallel: int) -> np.ndarray:
+        assert b_parallel == self.limit, f"queue batches of {b_parallel}, effective b_parallel is {self.limit}"
+        self.queued += 1
+        return np.concatenate([self(indices[s : s + b_parallel]) for s in range(0, len(indices), b_parallel)])
+
+
+def run(name: str, pool: Pool, budget: int, b_parallel: int, seed: int = 0, strategy=None, oracle_type=Oracle):
     """Select once (with a fresh strategy unless one is given); check the contract.
 
     Returns ``(bought, oracle calls)``.
@@ -77,7 +94,7 @@ def run(name: str, pool: Pool, budget: int, b_parallel: int, seed: int = 0, stra
     assert strategy.effective_b_parallel == expected_parallel
     embeddings = pool.embeddings if strategy.needs_embeddings else None
     inputs = (pool.probs.copy(), pool.observed.copy(), pool.embeddings.copy())
-    oracle = Oracle(pool.truth, expected_parallel)
+    oracle = oracle_type(pool.truth, expected_parallel)
 
     bought = strategy.select(
         pool.probs, pool.observed, budget, oracle, np.random.default_rng(seed), embeddings=embeddings
@@ -129,6 +146,29 @@ def test_deterministic_under_a_seed(name):
     again, calls_again = run(name, pool, 30, 4, seed=5)
     assert np.array_equal(bought, again)
     assert [c.tolist() for c in calls] == [c.tolist() for c in calls_again]
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+@pytest.mark.parametrize("n, k, b_parallel, budget, n_labeled", SETTINGS)
+def test_a_queueing_annotate_changes_nothing_bought(name, n, k, b_parallel, budget, n_labeled):
+    # Noisy answers (a fixed function of the index), so that an adaptive strategy's choices
+    # depend on them: the queue path must give the same purchases, batch for batch.
+    pool = make_pool(n * k + budget + 1, n, k, n_labeled)
+    pool.truth = np.where(np.arange(n) % 3 == 0, (pool.truth + 1) % k, pool.truth)
+    bought, calls = run(name, pool, budget, b_parallel, seed=3)
+    strategy = make_strategy(name, b_parallel=b_parallel)
+    queued_bought, queued_calls = run(name, pool, budget, b_parallel, seed=3, strategy=strategy, oracle_type=QueueingOracle)
+    assert np.array_equal(bought, queued_bought)
+    assert [c.tolist() for c in calls] == [c.tolist() for c in queued_calls]
+
+
+def test_batch_strategies_and_directs_phase_two_queue_their_lists():
+    pool = make_pool(11, 200, 2, 10)
+    for name, expected in [("random", 1), ("confidence", 1), ("direct", 2), ("galaxy", 0)]:
+        strategy = make_strategy(name, b_parallel=4)
+        oracle = QueueingOracle(pool.truth, strategy.effective_b_parallel)
+        strategy.select(pool.probs, pool.observed, 40, oracle, np.random.default_rng(0))
+        assert oracle.queued == expected, name  # DIRECT: one phase-2 list per class
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
@@ -265,3 +305,19 @@ def test_state_round_trips_and_stateless_strategies_refuse_state(name):
     if name != "cluster_margin":
         with pytest.raises(ValueError, match="keeps no state"):
             strategy.set_state({"x": np.zeros(2)})
+
+
+def test_buy_all_checks_the_whole_list_before_anything_is_queued():
+    from direct_ray.strategies.base import LabelBuyer
+
+    truth = np.arange(10) % 2
+    for bad, message in [([1, 2, 1], "repeat"), ([0, 3], "already labeled"), (list(range(4, 10)), "remaining budget")]:
+        oracle = QueueingOracle(truth, 2)
+        buyer = LabelBuyer(np.array([-1, -1, -1, 0] + [-1] * 6), 2, 5, 2, oracle)
+        with pytest.raises(SelectionError, match=message):
+            buyer.buy_all(np.array(bad))
+        assert oracle.queued == 0 and oracle.calls == [] and buyer.spent == 0
+    short = QueueingOracle(truth, 2)
+    short.queue = lambda indices, b_parallel: truth[indices][:-1]
+    with pytest.raises(SelectionError, match="labels for"):
+        LabelBuyer(np.full(10, -1), 2, 5, 2, short).buy_all(np.array([1, 2, 5]))
