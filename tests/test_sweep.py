@@ -88,6 +88,17 @@ def test_the_sweep_shares_one_annotator_team_and_ends_it(tiny_sweep, ray_session
     assert {r["annotator"] for r in rows} == {0, 1}  # b_parallel 2: both members answered
 
 
+def test_tunes_own_result_grid_holds_every_rounds_metrics(tiny_sweep):
+    # Tune's CSV/TensorBoard loggers are off; its JSON log stays, so Tune's analysis still works
+    # (without it Tune warns "Failed to fetch metrics" for every trial at the end of a sweep).
+    from ray.tune import ExperimentAnalysis
+
+    frames = ExperimentAnalysis(str(tiny_sweep / "tune")).trial_dataframes
+    assert len(frames) == 2
+    for frame in frames.values():
+        assert frame["round"].tolist() == [0, 1, 2, 3]
+
+
 def test_results_read_with_pandas_and_duckdb(tiny_sweep):
     import duckdb
     import pandas as pd
