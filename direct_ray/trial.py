@@ -46,7 +46,7 @@ from direct_ray.runtime.tasks import train_and_score
 from direct_ray.seeding import INITIAL_STREAM, TRAIN_STREAM, generator, int_seed
 from direct_ray.strategies import strategy_class
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the pool is stored over its labeled examples only
 
 
 @dataclass

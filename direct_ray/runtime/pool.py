@@ -104,25 +104,36 @@ class PoolState:
         return digest.hexdigest()
 
     def to_arrays(self) -> dict[str, np.ndarray]:
+        """The state as arrays over the labeled examples only, in purchase order (O(labels), not O(N)).
+
+        This is what a checkpoint stores every round: a 10^6-example pool with 2,000 labels
+        is 2,000 rows, not five arrays of 10^6.
+        """
+        index = self.labeled_indices()
         return {
-            "observed": self.observed,
-            "true_label": self.true_label,
-            "round_bought": self.round_bought,
-            "annotator": self.annotator,
-            "order": self.order,
+            "size": np.array(self.observed.size),
             "num_classes": np.array(self.num_classes),
+            "index": index,
+            "observed": self.observed[index],
+            "true_label": self.true_label[index],
+            "round_bought": self.round_bought[index],
+            "annotator": self.annotator[index],
+            "order": self.order[index],
         }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "PoolState":
-        return cls(
-            observed=np.array(arrays["observed"], dtype=np.int64),
-            true_label=np.array(arrays["true_label"], dtype=np.int64),
-            round_bought=np.array(arrays["round_bought"], dtype=np.int32),
-            annotator=np.array(arrays["annotator"], dtype=np.int32),
-            order=np.array(arrays["order"], dtype=np.int64),
-            num_classes=int(arrays["num_classes"]),
-        )
+        """Rebuild the state written by :meth:`to_arrays` (fresh, writable arrays)."""
+        state = cls.empty(int(arrays["size"]), int(arrays["num_classes"]))
+        index = np.asarray(arrays["index"], dtype=np.int64)
+        if np.unique(index).size != index.size or (index.size and (index.min() < 0 or index.max() >= state.observed.size)):
+            raise ValueError("pool state arrays: labeled indices must be distinct pool indices")
+        state.observed[index] = arrays["observed"]
+        state.true_label[index] = arrays["true_label"]
+        state.round_bought[index] = arrays["round_bought"]
+        state.annotator[index] = arrays["annotator"]
+        state.order[index] = arrays["order"]
+        return state
 
 
 @ray.remote(num_cpus=0)

@@ -36,9 +36,31 @@ def test_an_example_cannot_be_bought_twice():
 def test_arrays_round_trip():
     pool = PoolState.empty(5, num_classes=3)
     pool.record(0, [3, 0], [2, 1], [2, 2], [1, 0])
+    pool.record(1, [4], [0], [0], [2])
     again = PoolState.from_arrays(pool.to_arrays())
-    for key, value in pool.to_arrays().items():
-        np.testing.assert_array_equal(value, again.to_arrays()[key])
+    for field in ("observed", "true_label", "round_bought", "annotator", "order"):
+        np.testing.assert_array_equal(getattr(pool, field), getattr(again, field))
+        assert getattr(again, field).flags.writeable
+    assert again.num_classes == 3 and again.fingerprint() == pool.fingerprint()
+    again.record(2, [1], [1], [1], [0])  # the rebuilt state keeps counting the purchase order
+    assert again.order[1] == 3
+
+
+def test_arrays_scale_with_the_labels_not_the_pool():
+    pool = PoolState.empty(1_000_000, num_classes=2)
+    pool.record(0, [999_999, 5, 17], [1, 0, 1], [1, 0, 0], [0, 1, 2])
+    arrays = pool.to_arrays()
+    assert sum(a.nbytes for a in arrays.values()) < 200
+    assert arrays["index"].tolist() == [999_999, 5, 17]  # purchase order
+
+
+def test_arrays_with_repeated_or_foreign_indices_are_refused():
+    arrays = PoolState.empty(5, num_classes=2).to_arrays()
+    for index in ([1, 1], [7, 0]):
+        bad = dict(arrays, index=np.array(index), observed=np.zeros(2), true_label=np.zeros(2),
+                   round_bought=np.zeros(2), annotator=np.zeros(2), order=np.arange(2))
+        with pytest.raises(ValueError, match="distinct pool indices"):
+            PoolState.from_arrays(bad)
 
 
 def test_fingerprint_tells_states_apart():
