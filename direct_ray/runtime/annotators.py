@@ -37,8 +37,11 @@ class Oracle:
 
 
 # Trials an annotator keeps the inputs of (its true labels and noise model): a team shared
-# by a sweep serves several trials at once, in any order.
-CACHED_TRIALS = 8
+# by a sweep serves every concurrent trial, in any order, and a trial whose inputs were
+# evicted fetches its true labels again on its next query (from another node, on a
+# cluster). The labels are kept in the smallest integer type that holds the classes, so
+# 64 trials on 10^6-example pools with K <= 127 cost 64 MB.
+CACHED_TRIALS = 64
 
 
 class Annotator:
@@ -68,7 +71,7 @@ class Annotator:
         """
         self.queries += len(queries)
         self._maybe_crash(oracle.faults)
-        true_labels = _cached(self._truth, truth[0], lambda: ray.get(truth[0]))
+        true_labels = _cached(self._truth, truth[0], lambda: _compact(ray.get(truth[0]), oracle.num_classes))
         model = _cached(
             self._noise_models,
             oracle,
@@ -91,6 +94,12 @@ class Annotator:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
             os._exit(1)  # a hard crash, as a killed annotator process would
+
+
+def _compact(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """``labels`` in the smallest signed integer type that holds ``0 .. num_classes - 1``."""
+    dtype = np.int8 if num_classes <= 127 else np.int16 if num_classes <= 32767 else np.int32
+    return np.asarray(labels).astype(dtype)
 
 
 def _cached(cache: OrderedDict, key, make):
