@@ -74,3 +74,13 @@ def test_a_trial_on_a_shared_team_matches_one_on_its_own_team(ray_session):
     assert curve(shared) == curve(own)
     assert purchases(shared) == purchases(own)
 
+
+
+def test_true_labels_are_kept_compact_and_exact_for_many_classes(ray_session):
+    annotator = Annotator(0)
+    for num_classes in (2, 300):
+        truth = [ray_session.put(np.arange(1000) % num_classes)]
+        oracle = Oracle(NoiseConfig(), num_classes=num_classes, seed=0)
+        answers = annotator.label(truth, [(i, (0, i, 0)) for i in (0, 299, 999)], oracle)
+        assert answers == [(i % num_classes, i % num_classes) for i in (0, 299, 999)]
+    assert [a.dtype for a in annotator._truth.values()] == [np.int8, np.int16]
