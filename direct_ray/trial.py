@@ -252,8 +252,9 @@ class _TrialRun:
                 purchase = ray.get(self.selector.buy.remote(0, initial))
                 self._record(0, purchase)
                 self.state.pending_select_seconds = purchase.seconds
+            training = None
             for round_ in range(self.state.next_round, cfg.rounds + 1):
-                self._round(round_, x_pool, x_test)
+                training = self._round(round_, training or self._train(round_, x_pool, x_test), x_pool, x_test)
             self._check_pool()
             self._wait_for_write()
             finished = True
@@ -336,10 +337,11 @@ class _TrialRun:
                 raise RuntimeError(f"injected fault: trial raises in round {round_}")
             os._exit(1)
 
-    def _round(self, round_: int, x_pool, x_test) -> None:
+    def _train(self, round_: int, x_pool, x_test) -> tuple:
+        """Submit round ``round_``'s training task on every label bought so far; returns its three refs."""
         cfg = self.config
         labeled, labels = self.state.pool.training_set()
-        probs, embeddings, info_ref = train_and_score.options(
+        return train_and_score.options(
             num_cpus=cfg.resources.cpus_per_trial, num_gpus=cfg.resources.gpus_per_trial
         ).remote(
             cfg.model.to_dict(),
@@ -351,6 +353,16 @@ class _TrialRun:
             int_seed(cfg.seed, TRAIN_STREAM, round_),
             self.needs_embeddings,
         )
+
+    def _round(self, round_: int, training: tuple, x_pool, x_test) -> tuple | None:
+        """Finish round ``round_`` (its training task is already submitted); returns the next round's.
+
+        The next round's training goes out as soon as its labels are bought, before the
+        checkpoint, the Parquet files and the report to Tune: those overlap with training
+        (on a cluster, a checkpoint upload to S3 no longer leaves the GPU idle).
+        """
+        cfg = self.config
+        probs, embeddings, info_ref = training
         pool = self.state.pool
         # The next round's selection is queued on this round's model at once: the selection
         # actor starts the moment training ends, while this process computes the metrics.
@@ -381,6 +393,7 @@ class _TrialRun:
             next_select = purchase.seconds
         self.state.next_round = round_ + 1
         self.state.pending_select_seconds = next_select
+        next_training = self._train(round_ + 1, x_pool, x_test) if round_ < cfg.rounds else None
         self.state.pending_round_seconds = time.perf_counter() - self.span_start
         if self.checkpoint_dir is not None:
             self.state.save(self.checkpoint_dir)
@@ -394,6 +407,7 @@ class _TrialRun:
             )
         if self.on_round is not None:
             self.on_round(self.state, row)
+        return next_training
 
     def _row(self, round_: int, summary: dict, metrics: dict, info: dict) -> dict:
         cfg = self.config
