@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,6 +35,11 @@ SWEEP_FILE = "sweep.json"
 # (seconds). A higher limit keeps those warm workers alive on a local machine.
 LOCAL_RAY_CONFIG = {"num_workers_soft_limit": 64}
 METRIC_COLUMNS = ("round", "n_labeled", "balanced_accuracy", "n_minority_labels")
+# Concurrent trials one shared annotator team serves. An annotator answers one query at a
+# time (~2 ms of CPU each here), so a sweep that runs many trials at once gets several
+# teams, each trial using one; MAX_TEAMS bounds the processes a huge estimate could start.
+TRIALS_PER_TEAM = 8
+MAX_TEAMS = 16
 
 
 def _package_versions() -> dict[str, str]:
@@ -66,7 +72,7 @@ def tune_trial(param: dict[str, Any]) -> None:
         study=ctx["study"],
         versions=ctx["versions"],
         verbose=False,
-        annotator_team=ctx["annotator_team"],
+        annotator_team=team_for_trial(config.trial_id, ctx["annotator_teams"]),
     )
     if _finished_on_disk(config, ctx["output"]):
         return  # finished before the driver was interrupted: never rerun it
@@ -84,6 +90,32 @@ def tune_trial(param: dict[str, Any]) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(path)))
 
     run_trial(config, context=context, resume=resume, on_round=report)
+
+
+def trials_at_once(study, n_trials: int, cluster: dict) -> int:
+    """How many trials can run at once: ``max_concurrent_trials``, else what ``cluster`` holds now.
+
+    ``cluster`` is ``ray.cluster_resources()``. An autoscaling cluster holds less at the start
+    than it will: set ``max_concurrent_trials`` there to size the annotator teams.
+    """
+    if study.max_concurrent_trials:
+        return max(1, min(n_trials, study.max_concurrent_trials))
+    slots = n_trials
+    for resource, per_trial in (("CPU", study.resources.cpus_per_trial), ("GPU", study.resources.gpus_per_trial)):
+        if per_trial:
+            slots = min(slots, int(cluster.get(resource, 0) // per_trial))
+    return max(1, slots)
+
+
+def annotator_team_names(sweep_id: str, concurrent_trials: int) -> list[str]:
+    """Names of the sweep's annotator teams: one per :data:`TRIALS_PER_TEAM` concurrent trials."""
+    count = min(MAX_TEAMS, max(1, -(-concurrent_trials // TRIALS_PER_TEAM)))
+    return [f"direct_ray/{sweep_id}/annotators-{t}" for t in range(count)]
+
+
+def team_for_trial(trial_id: str, teams: list[str]) -> str:
+    """The team a trial uses: a stable hash of its id, so a retried or resumed trial keeps its team."""
+    return teams[zlib.crc32(trial_id.encode()) % len(teams)]
 
 
 def _finished_on_disk(config, output: str) -> bool:
@@ -157,10 +189,17 @@ def _sweep_record(output: str, study_raw: dict, resume: bool) -> dict:
         raise SystemExit(f"error: --resume given but {output} holds no sweep to resume")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     record = {"sweep_id": f"{study_raw['name']}-{stamp}", "study": study_raw}
+    _write_record(output, record)
+    return record
+
+
+def _write_record(output: str, record: dict) -> None:
+    from direct_ray.results.write import filesystem
+
+    fs, path = filesystem(_join(output, SWEEP_FILE))
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
         f.write(json.dumps(record, indent=2, default=str).encode())
-    return record
 
 
 def absolute_paths(study):
@@ -268,20 +307,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, _system_config=LOCAL_RAY_CONFIG)
     from direct_ray.runtime.annotators import start_shared_team
 
-    team: list = []
+    annotators: list = []
     try:
-        # One annotator team for every trial (they are stateless): a concurrent trial then
-        # starts two actor processes, not b_parallel + 2. The actors are this process's, so
-        # they end with it; the name depends only on the sweep, so a resumed sweep (whose
-        # trials get the parameters stored at its first run) finds the new team.
-        team_name = f"direct_ray/{record['sweep_id']}/annotators"
-        team = start_shared_team(team_name, max(study.b_parallels))
+        # Annotators are stateless, so the sweep starts shared teams of max(b_parallel) (one
+        # per TRIALS_PER_TEAM concurrent trials) and a concurrent trial starts two actor
+        # processes, not b_parallel + 2. The actors are this process's, so they end with it.
+        # The team names are stored with the sweep: a resumed sweep (whose trials get the
+        # parameters stored at its first run) starts the same teams again.
+        if "annotator_teams" not in record:
+            concurrent = trials_at_once(study, len(trials), ray.cluster_resources())
+            record["annotator_teams"] = annotator_team_names(record["sweep_id"], concurrent)
+            _write_record(output, record)
+        for name in record["annotator_teams"]:
+            annotators += start_shared_team(name, max(study.b_parallels))
         context = {
             "sweep_id": record["sweep_id"],
             "output": output,
             "study": study.raw,
             "versions": _package_versions(),
-            "annotator_team": team_name,
+            "annotator_teams": record["annotator_teams"],
         }
         bundle = {"CPU": study.resources.cpus_per_trial}
         if study.resources.gpus_per_trial:
@@ -316,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         results = tuner.fit()
     finally:
-        for actor in team:
+        for actor in annotators:
             ray.kill(actor)
         if own_session:
             ray.shutdown()

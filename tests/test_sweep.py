@@ -77,15 +77,42 @@ def test_the_sweep_shares_one_annotator_team_and_ends_it(tiny_sweep, ray_session
     """Two trials ran at once, yet only the sweep's two named annotators were ever started."""
     from ray._private.state import actors  # Ray's actor table (the public state API needs the dashboard)
 
-    sweep_id = json.loads((tiny_sweep / "sweep.json").read_text())["sweep_id"]
+    record = json.loads((tiny_sweep / "sweep.json").read_text())
+    assert record["annotator_teams"] == [f"direct_ray/{record['sweep_id']}/annotators-0"]  # 2 trials at once: 1 team
     started = [a for a in actors().values() if a["ActorClassName"] == "Annotator"
                and TINY_SWEEP_SPAN["start"] <= a["StartTime"] <= TINY_SWEEP_SPAN["end"]]
     assert sorted(a["Name"] for a in started) == [
-        f"direct_ray/{sweep_id}/annotators/annotator-{i}" for i in range(2)
+        f"direct_ray/{record['sweep_id']}/annotators-0/annotator-{i}" for i in range(2)
     ]
     assert all(a["State"] == "DEAD" for a in started)  # the driver ended its team
     rows = ds.dataset(tiny_sweep / "selections", partitioning="hive").to_table().to_pylist()
     assert {r["annotator"] for r in rows} == {0, 1}  # b_parallel 2: both members answered
+
+
+def test_trials_at_once_and_the_annotator_teams_they_get():
+    from direct_ray.sweep import MAX_TEAMS, TRIALS_PER_TEAM, annotator_team_names, team_for_trial, trials_at_once
+
+    cpu = make_study(resources={"cpus_per_trial": 1, "gpus_per_trial": 0})
+    gpu = make_study(resources={"cpus_per_trial": 2, "gpus_per_trial": 0.5})
+    assert trials_at_once(cpu, 32, {"CPU": 2.0}) == 2
+    assert trials_at_once(cpu, 3, {"CPU": 64.0}) == 3  # never more than the trials
+    assert trials_at_once(gpu, 100, {"CPU": 64.0, "GPU": 4.0}) == 8  # the GPUs bind first
+    assert trials_at_once(gpu, 100, {"CPU": 4.0}) == 1  # autoscaling cluster, no GPU node yet
+    assert trials_at_once(make_study(max_concurrent_trials=20), 100, {"CPU": 2.0}) == 20
+    assert len(annotator_team_names("s", 1)) == 1
+    assert len(annotator_team_names("s", TRIALS_PER_TEAM)) == 1
+    assert len(annotator_team_names("s", TRIALS_PER_TEAM + 1)) == 2
+    assert len(annotator_team_names("s", 10_000)) == MAX_TEAMS
+    teams = annotator_team_names("s", 4 * TRIALS_PER_TEAM)
+    used = [team_for_trial(f"trial-{i}", teams) for i in range(400)]
+    assert used == [team_for_trial(f"trial-{i}", teams) for i in range(400)]  # stable
+    assert min(used.count(t) for t in teams) > 50  # and spread over every team
+
+
+def make_study(**changes):
+    from direct_ray.config import StudyConfig
+
+    return StudyConfig.from_dict(study(**{"name": "t", "rounds": 1, "grid": grid(), **changes}))
 
 
 def test_tunes_own_result_grid_holds_every_rounds_metrics(tiny_sweep):
