@@ -270,7 +270,7 @@ class _TrialRun:
         small trial's rounds, so a process that runs trial after trial (a Tune trainable,
         a notebook) keeps one team and points it at each new trial. The actors hold nothing
         of a finished trial that the next could see: the pool and selection actors are
-        re-initialised, and the annotators get everything with each query. In a sweep the
+        re-initialised, and the annotators are briefed on each new trial. In a sweep the
         annotators come from the sweep's shared team (``context.annotator_team``).
         """
         cfg = self.config

@@ -5,6 +5,12 @@ object-store reference, fetched once per trial) and returns what a person with i
 would say. Its random draws are keyed by ``(trial seed, annotator, query key)``, not by a
 running stream, so a query retried after the actor crashed and restarted gets the same
 answer: no label is lost and none changes on retry.
+
+A trial first *briefs* an annotator (its true labels and noise settings, under a token
+unique to the trial); its queries then carry only the token, the pool indices and the query
+keys, small plain values that are cheap to send. An annotator that does not know the token
+(never briefed, restarted after a crash, or it evicted the trial) answers ``None``, and the
+trial briefs it again and repeats the query.
 """
 
 from __future__ import annotations
@@ -36,47 +42,55 @@ class Oracle:
     faults: FaultPlan = FaultPlan()
 
 
-# Trials an annotator keeps the inputs of (its true labels and noise model): a team shared
-# by a sweep serves every concurrent trial, in any order, and a trial whose inputs were
-# evicted fetches its true labels again on its next query (from another node, on a
-# cluster). The labels are kept in the smallest integer type that holds the classes, so
-# 64 trials on 10^6-example pools with K <= 127 cost 64 MB.
+# Trials an annotator keeps the briefing of: a sweep's team serves every concurrent trial,
+# in any order, and a trial whose briefing was evicted is briefed again (its true labels
+# fetched again, from another node on a cluster). The labels are kept in the smallest
+# integer type that holds the classes, so 64 trials on 10^6-example pools with K <= 127
+# cost 64 MB.
 CACHED_TRIALS = 64
 
 
 class Annotator:
     """One simulated annotator (plain class; :data:`AnnotatorActor` is its Ray actor).
 
-    Its only state is its identity: every query carries the true labels (a one-element list
-    holding their object-store reference) and the trial's :class:`Oracle`. So an annotator
-    that crashed and was restarted answers the retried query exactly as before, and one actor
-    serves any number of trials, one after another or interleaved (a sweep shares one team).
-    The true labels are fetched once per trial, not once per query: the reference travels
-    inside a list so that Ray hands over the reference, not the array, and the resolved
-    array is kept for the last :data:`CACHED_TRIALS` trials.
+    Beyond its identity it keeps only the briefings of the last :data:`CACHED_TRIALS` trials
+    (see the module docstring), so an annotator that crashed and was restarted answers the
+    retried query exactly as before once briefed again, and one actor serves any number of
+    trials, one after another or interleaved (a sweep's trials share teams).
     """
 
     def __init__(self, annotator: int) -> None:
         self.annotator = annotator
         self.queries = 0
-        self._truth: OrderedDict[ray.ObjectRef, np.ndarray] = OrderedDict()
-        self._noise_models: OrderedDict[Oracle, NoiseModel] = OrderedDict()
+        self._trials: OrderedDict[str, tuple[np.ndarray, NoiseModel, Oracle]] = OrderedDict()
 
-    def label(self, truth: list, queries: list[tuple[int, tuple[int, ...]]], oracle: Oracle) -> list[tuple[int, int]]:
+    def brief(self, trial: str, truth: list, oracle: Oracle) -> None:
+        """Take on trial ``trial``: fetch its true labels once and build its noise model.
+
+        ``truth`` is ``[ref]`` with ``ref`` the object-store reference of the pool's true
+        labels (inside a list, so that Ray hands over the reference, not the array).
+        """
+        labels = _compact(ray.get(truth[0]), oracle.num_classes)
+        model = NoiseModel(oracle.noise, oracle.num_classes, annotator=self.annotator, seed=oracle.seed)
+        self._trials[trial] = (labels, model, oracle)
+        self._trials.move_to_end(trial)
+        while len(self._trials) > CACHED_TRIALS:
+            self._trials.popitem(last=False)
+
+    def label(self, trial: str, queries: list[tuple[int, tuple[int, ...]]]) -> list[tuple[int, int]] | None:
         """Answer ``queries``, in order: ``(observed label, true label)`` for each ``(pool index, query key)``.
 
-        ``truth`` is ``[ref]`` with ``ref`` the object-store reference of the pool's true labels.
-        One call may carry several queries (this annotator's share of a fixed list): each is
-        answered with its own keyed random draws, exactly as if it had come alone.
+        Returns ``None`` when this annotator holds no briefing for ``trial``: brief it, then
+        ask again. One call may carry several queries (this annotator's share of a fixed
+        list): each is answered with its own keyed random draws, exactly as if it came alone.
         """
+        briefing = self._trials.get(trial)
+        if briefing is None:
+            return None
+        self._trials.move_to_end(trial)
+        true_labels, model, oracle = briefing
         self.queries += len(queries)
         self._maybe_crash(oracle.faults)
-        true_labels = _cached(self._truth, truth[0], lambda: _compact(ray.get(truth[0]), oracle.num_classes))
-        model = _cached(
-            self._noise_models,
-            oracle,
-            lambda: NoiseModel(oracle.noise, oracle.num_classes, annotator=self.annotator, seed=oracle.seed),
-        )
         answers = []
         for index, query_key in queries:
             true = true_labels[index : index + 1].astype(np.int64)
@@ -100,17 +114,6 @@ def _compact(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """``labels`` in the smallest signed integer type that holds ``0 .. num_classes - 1``."""
     dtype = np.int8 if num_classes <= 127 else np.int16 if num_classes <= 32767 else np.int32
     return np.asarray(labels).astype(dtype)
-
-
-def _cached(cache: OrderedDict, key, make):
-    """``cache[key]``, made on a miss; keeps the :data:`CACHED_TRIALS` most recently used keys."""
-    if key in cache:
-        cache.move_to_end(key)
-    else:
-        cache[key] = make()
-        while len(cache) > CACHED_TRIALS:
-            cache.popitem(last=False)
-    return cache[key]
 
 
 AnnotatorActor = ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(Annotator)

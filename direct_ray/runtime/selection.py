@@ -17,12 +17,13 @@ to one per annotator.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 import ray
 
-from direct_ray.runtime.annotators import Oracle
+from direct_ray.runtime.annotators import MAX_RESTARTS, Oracle
 from direct_ray.seeding import SELECT_STREAM, generator
 from direct_ray.strategies import make_strategy
 
@@ -52,9 +53,9 @@ class Selector:
     """Runs one trial's strategy against a team of annotator actors (see module docstring).
 
     ``truth`` is a one-element list holding the object-store reference of the pool's true
-    labels (a list, so that Ray hands the reference itself to this actor, which forwards it
-    with every query); ``oracle`` is what the annotators need besides. :meth:`reset` points
-    the same actor at the next trial.
+    labels (a list, so that Ray hands the reference itself to this actor, which passes it on
+    when it briefs an annotator); ``oracle`` is what the annotators need besides. :meth:`reset`
+    points the same actor at the next trial.
     """
 
     def __init__(
@@ -75,6 +76,8 @@ class Selector:
         self.seed = seed
         self.truth_box = truth  # forwarded as is: each annotator fetches the labels once per trial
         self.oracle = oracle
+        # The annotators know this trial by a token (a retried trial gets a new one).
+        self.trial_token = uuid.uuid4().hex
 
     def reset(self, *args, **kwargs) -> None:
         """Serve another trial: the same arguments as the constructor."""
@@ -141,14 +144,31 @@ class TeamAnnotate:
                 share = shares.setdefault(who, [])
                 slots.append((who, len(share)))
                 share.append((index, (self.round, batch, j)))
-        refs = [team[who].label.remote(self.selector.truth_box, share, self.selector.oracle) for who, share in shares.items()]
-        answers = dict(zip(shares, ray.get(refs)))
+        answers = self._ask(shares)
         observed = [answers[who][k][0] for who, k in slots]
         self.log.indices.extend(indices)
         self.log.observed.extend(observed)
         self.log.true.extend(answers[who][k][1] for who, k in slots)
         self.log.annotator.extend(who for who, _ in slots)
         return np.asarray(observed, dtype=np.int64)
+
+    def _ask(self, shares: dict[int, list]) -> dict[int, list[tuple[int, int]]]:
+        """Send each annotator its share at once; brief those that do not know the trial and ask again."""
+        selector, team = self.selector, self.selector.annotators
+        token = selector.trial_token
+        answers = dict(zip(shares, ray.get([team[who].label.remote(token, share) for who, share in shares.items()])))
+        # An annotator may crash (and be restarted, forgetting its briefings) at any point,
+        # also right after a briefing: brief and ask again, as often as Ray restarts it.
+        for _ in range(MAX_RESTARTS + 1):
+            unbriefed = [who for who, answer in answers.items() if answer is None]
+            if not unbriefed:
+                return answers
+            ray.get([team[who].brief.remote(token, selector.truth_box, selector.oracle) for who in unbriefed])
+            answers.update(zip(unbriefed, ray.get([team[who].label.remote(token, shares[who]) for who in unbriefed])))
+        forgetful = [who for who, answer in answers.items() if answer is None]
+        if forgetful:
+            raise RuntimeError(f"annotators {forgetful} kept forgetting trial {token} right after their briefing")
+        return answers
 
 
 SelectionActor = ray.remote(num_cpus=0)(Selector)
