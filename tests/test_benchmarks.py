@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("module", ["selection", "embedding_selection", "trial", "sweep"])
+@pytest.mark.parametrize("module", ["selection", "embedding_selection", "trial", "sweep", "annotators"])
 def test_benchmark_help(module):
     result = subprocess.run(
         [sys.executable, "-m", f"direct_ray.benchmarks.{module}", "--help"],
