@@ -74,7 +74,7 @@ def test_every_trial_writes_the_contract_columns(tiny_sweep):
 
 
 def test_the_sweep_shares_one_annotator_team_and_ends_it(tiny_sweep, ray_session):
-    """Two trials ran at once, yet only the sweep's two named annotators were ever started."""
+    """The sweep's trials started no annotators of their own: only its one team's two named ones."""
     from ray._private.state import actors  # Ray's actor table (the public state API needs the dashboard)
 
     record = json.loads((tiny_sweep / "sweep.json").read_text())
@@ -105,7 +105,13 @@ def test_trials_at_once_and_the_annotator_teams_they_get():
     assert len(annotator_team_names("s", 10_000)) == MAX_TEAMS
     teams = annotator_team_names("s", 4 * TRIALS_PER_TEAM)
     used = [team_for_trial(f"trial-{i}", teams) for i in range(400)]
-    assert used == [team_for_trial(f"trial-{i}", teams) for i in range(400)]  # stable
+    # The same team in every process: a trainable (another process, another hash seed) and a
+    # resumed sweep must agree with the driver.
+    code = ("from direct_ray.sweep import annotator_team_names, team_for_trial; "
+            "teams = annotator_team_names('s', 32); print([team_for_trial(f'trial-{i}', teams) for i in range(400)])")
+    other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert other.stdout.strip() == str(used)
     assert min(used.count(t) for t in teams) > 50  # and spread over every team
 
 

@@ -27,6 +27,7 @@ import ray
 from direct_ray.config import FaultPlan
 from direct_ray.noise import NoiseConfig, NoiseModel
 from direct_ray.seeding import ANNOTATOR_STREAM
+from direct_ray.strategies.base import label_dtype
 
 # An annotator that crashes is restarted by Ray and the interrupted query is retried.
 MAX_RESTARTS = 3
@@ -70,7 +71,7 @@ class Annotator:
         ``truth`` is ``[ref]`` with ``ref`` the object-store reference of the pool's true
         labels (inside a list, so that Ray hands over the reference, not the array).
         """
-        labels = _compact(ray.get(truth[0]), oracle.num_classes)
+        labels = np.asarray(ray.get(truth[0])).astype(label_dtype(oracle.num_classes))
         model = NoiseModel(oracle.noise, oracle.num_classes, annotator=self.annotator, seed=oracle.seed)
         self._trials[trial] = (labels, model, oracle)
         self._trials.move_to_end(trial)
@@ -110,12 +111,6 @@ class Annotator:
             os._exit(1)  # a hard crash, as a killed annotator process would
 
 
-def _compact(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """``labels`` in the smallest signed integer type that holds ``0 .. num_classes - 1``."""
-    dtype = np.int8 if num_classes <= 127 else np.int16 if num_classes <= 32767 else np.int32
-    return np.asarray(labels).astype(dtype)
-
-
 AnnotatorActor = ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(Annotator)
 
 
@@ -127,9 +122,10 @@ def team_member_name(team: str, annotator: int) -> str:
 def start_shared_team(team: str, size: int) -> list:
     """Start (or find) the named annotators ``0 .. size-1`` of ``team`` and wait until they are up.
 
-    A sweep starts one team for all its trials: annotators are stateless, so every trial can
-    use them, and each concurrent trial then starts only its pool and selection actors instead
-    of ``b_parallel`` more processes (a Ray actor process costs about a CPU-second to start).
+    A sweep starts teams that its trials share: an annotator keeps nothing a trial could lose
+    (a forgotten trial is briefed again), so every trial can use one, and each concurrent trial
+    then starts only its pool and selection actors instead of ``b_parallel`` more processes (a
+    Ray actor process costs about a CPU-second to start).
     The caller owns the actors: they live as long as it does, or until it kills them.
     """
     handles: dict[int, object] = {}

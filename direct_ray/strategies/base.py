@@ -37,6 +37,11 @@ of one per label). Without it, ``buy_all`` makes those calls itself.
 UNLABELED = -1
 
 
+def label_dtype(num_classes: int) -> type:
+    """The smallest signed integer type holding ``-1 .. num_classes - 1`` (labels, unlabeled marker)."""
+    return np.int8 if num_classes <= 127 else np.int16 if num_classes <= 32767 else np.int32
+
+
 class SelectionError(RuntimeError):
     """A strategy or annotator broke the selection contract (a bug, never bad luck)."""
 

@@ -31,7 +31,7 @@ from typing import Optional
 
 import numpy as np
 
-from direct_ray.strategies.base import UNLABELED, LabelBuyer
+from direct_ray.strategies.base import UNLABELED, LabelBuyer, label_dtype
 
 _ROW_CHUNK = 16384  # rows per chunk for row-wise maxima (keeps each chunk in cache)
 _LOW32 = np.uint64(0xFFFFFFFF)
@@ -206,8 +206,7 @@ class LabelView:
 
     def __init__(self, buyer: LabelBuyer) -> None:
         self.buyer = buyer
-        dtype = np.int8 if buyer.num_classes <= 127 else np.int16 if buyer.num_classes <= 32767 else np.int32
-        self.labels = buyer.observed.astype(dtype)
+        self.labels = buyer.observed.astype(label_dtype(buyer.num_classes))
 
     @property
     def b_parallel(self) -> int:

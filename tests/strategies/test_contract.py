@@ -156,8 +156,7 @@ def test_a_queueing_annotate_changes_nothing_bought(name, n, k, b_parallel, budg
     pool = make_pool(n * k + budget + 1, n, k, n_labeled)
     pool.truth = np.where(np.arange(n) % 3 == 0, (pool.truth + 1) % k, pool.truth)
     bought, calls = run(name, pool, budget, b_parallel, seed=3)
-    strategy = make_strategy(name, b_parallel=b_parallel)
-    queued_bought, queued_calls = run(name, pool, budget, b_parallel, seed=3, strategy=strategy, oracle_type=QueueingOracle)
+    queued_bought, queued_calls = run(name, pool, budget, b_parallel, seed=3, oracle_type=QueueingOracle)
     assert np.array_equal(bought, queued_bought)
     assert [c.tolist() for c in calls] == [c.tolist() for c in queued_calls]
 
