@@ -29,11 +29,6 @@ from typing import Any, Sequence
 DEFAULT_STUDY = Path(__file__).resolve().parent.parent / "sweeps" / "default.yaml"
 TUNE_DIR = "tune"
 SWEEP_FILE = "sweep.json"
-# Every trial starts a few zero-CPU actors (pool, selection, annotators). Ray counts them
-# against its idle-worker soft limit (the CPU count by default) and then kills idle task
-# workers, so each trial's training task would start a fresh worker and import torch again
-# (seconds). A higher limit keeps those warm workers alive on a local machine.
-LOCAL_RAY_CONFIG = {"num_workers_soft_limit": 64}
 METRIC_COLUMNS = ("round", "n_labeled", "balanced_accuracy", "n_minority_labels")
 # Concurrent trials one shared annotator team serves. An annotator answers one query at a
 # time (~2 ms of CPU each here), so a sweep that runs many trials at once gets several
@@ -62,8 +57,12 @@ def tune_trial(param: dict[str, Any]) -> None:
     from ray import tune
 
     from direct_ray.config import TrialConfig
+    from direct_ray.runtime.priority import yield_to_training
     from direct_ray.trial import TrialContext, TrialState, run_trial
 
+    # This process only coordinates (its work waits on, or overlaps with, the trial's
+    # training task): it must not take a core from training (see runtime.priority).
+    yield_to_training()
     config = TrialConfig.from_dict(param["trial"])
     ctx = param["context"]
     context = TrialContext(
@@ -304,7 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if own_session and args.address:
         ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
     elif own_session:
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False, _system_config=LOCAL_RAY_CONFIG)
+        from direct_ray.runtime.session import start_local_ray
+
+        start_local_ray(args.num_cpus)
     from direct_ray.runtime.annotators import start_shared_team
 
     annotators: list = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from direct_ray.sweep import LOCAL_RAY_CONFIG
+from direct_ray.runtime.session import start_local_ray
 
 
 @pytest.fixture(scope="session")
@@ -13,12 +13,6 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            _system_config=LOCAL_RAY_CONFIG,
-        )
+        start_local_ray(2, quiet=True)
     yield ray
     ray.shutdown()

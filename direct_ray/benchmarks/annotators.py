@@ -28,6 +28,7 @@ import ray
 
 from direct_ray.noise import NoiseConfig
 from direct_ray.runtime.annotators import AnnotatorActor, Oracle
+from direct_ray.runtime.session import start_local_ray
 
 POOL = 20_000
 
@@ -51,7 +52,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray session (default 2)")
     args = parser.parse_args(argv)
 
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_local_ray(args.cpus, quiet=True)
     try:
         team = [AnnotatorActor.remote(i) for i in range(args.b_parallel)]
         pids = ray.get([a.__ray_call__.remote(lambda _self: os.getpid()) for a in team])

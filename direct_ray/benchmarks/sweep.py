@@ -34,7 +34,7 @@ import yaml
 
 from direct_ray.benchmarks.trial import features_file
 from direct_ray.config import StudyConfig
-from direct_ray.sweep import LOCAL_RAY_CONFIG
+from direct_ray.runtime.session import start_local_ray
 from direct_ray.sweep import main as sweep_main
 from direct_ray.trial import TrialContext, release_spare_actors, run_trial
 
@@ -58,8 +58,7 @@ def study_dict(rounds: int, dataset: dict, b_train: int, model: dict | None = No
 
 
 def _fresh_session(cpus: int) -> None:
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             _system_config=LOCAL_RAY_CONFIG)
+    start_local_ray(cpus, quiet=True)
 
 
 def run_tune(study_file: Path, out: Path, cpus: int) -> float:

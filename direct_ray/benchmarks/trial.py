@@ -29,6 +29,7 @@ import ray
 from direct_ray.config import TrialConfig
 from direct_ray.data import DatasetSpec
 from direct_ray.noise import NoiseConfig
+from direct_ray.runtime.session import start_local_ray
 from direct_ray.training import ModelConfig
 from direct_ray.trial import TrialContext, run_trial
 
@@ -183,7 +184,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a 100k pool")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args(argv)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_local_ray(2, quiet=True)
     try:
         direct_vs_random(rounds=4 if args.quick else 10)
         overhead(rounds=4 if args.quick else 10, repeats=1 if args.quick else 2)

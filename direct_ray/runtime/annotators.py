@@ -26,6 +26,7 @@ import ray
 
 from direct_ray.config import FaultPlan
 from direct_ray.noise import NoiseConfig, NoiseModel
+from direct_ray.runtime.priority import coordination_actor
 from direct_ray.seeding import ANNOTATOR_STREAM
 from direct_ray.strategies.base import label_dtype
 
@@ -111,7 +112,7 @@ class Annotator:
             os._exit(1)  # a hard crash, as a killed annotator process would
 
 
-AnnotatorActor = ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)(Annotator)
+AnnotatorActor = coordination_actor(Annotator, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
 
 
 def team_member_name(team: str, annotator: int) -> str:

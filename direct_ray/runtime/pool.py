@@ -1,6 +1,6 @@
 """The pool's labeling state: what was bought, when, by whom, and what the annotator said.
 
-:class:`PoolState` is plain numpy (tested without Ray); :class:`PoolActor` hosts one in a Ray
+:class:`PoolState` is plain numpy (tested without Ray); :data:`PoolActor` hosts one in a Ray
 actor so the trial's state lives in one place. The true labels are *not* here: they stay
 behind the oracle (the annotators). What the pool records of them is only what an
 annotator reported about each purchase (the true label, for the audit table and for
@@ -13,8 +13,8 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-import ray
 
+from direct_ray.runtime.priority import coordination_actor
 from direct_ray.strategies import UNLABELED
 
 
@@ -136,9 +136,8 @@ class PoolState:
         return state
 
 
-@ray.remote(num_cpus=0)
-class PoolActor:
-    """Holds the trial's :class:`PoolState`; every purchase is recorded here.
+class Pool:
+    """Holds the trial's :class:`PoolState`; every purchase is recorded here (:data:`PoolActor` is its Ray actor).
 
     The trial keeps a mirror of the same state (updated by the same :meth:`PoolState.record`)
     for training and checkpoints, so no O(N) state travels back each round; the two are
@@ -160,3 +159,6 @@ class PoolActor:
 
     def fingerprint(self) -> str:
         return self.state.fingerprint()
+
+
+PoolActor = coordination_actor(Pool)

@@ -24,6 +24,7 @@ import numpy as np
 import ray
 
 from direct_ray.runtime.annotators import MAX_RESTARTS, Oracle
+from direct_ray.runtime.priority import coordination_actor
 from direct_ray.seeding import SELECT_STREAM, generator
 from direct_ray.strategies import make_strategy
 
@@ -171,4 +172,4 @@ class TeamAnnotate:
         return answers
 
 
-SelectionActor = ray.remote(num_cpus=0)(Selector)
+SelectionActor = coordination_actor(Selector)

@@ -1,0 +1,82 @@
+"""CPU priority: coordination actors yield the cores to training (see direct_ray.runtime.priority)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from direct_ray.noise import NoiseConfig
+from direct_ray.runtime.annotators import AnnotatorActor, Oracle
+from direct_ray.runtime.pool import Pool, PoolActor, PoolState
+from direct_ray.runtime.priority import LOWEST_NICENESS
+from direct_ray.runtime.selection import SelectionActor
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is read from /proc")
+
+
+def _thread_niceness() -> set[int]:
+    """The niceness of every thread of the calling process."""
+    return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir("/proc/self/task")}
+
+
+@linux_only
+def test_yield_to_training_lowers_every_thread_and_later_threads_inherit_it():
+    # In a child process: a lowered priority cannot be raised back without privileges.
+    script = textwrap.dedent(
+        """
+        import os, threading
+        from direct_ray.runtime.priority import yield_to_training
+        stop = threading.Event()
+        early = threading.Thread(target=stop.wait); early.start()  # exists before the call
+        def niceness():
+            return sorted({os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")})
+        before = niceness()
+        yield_to_training()
+        late = threading.Thread(target=stop.wait); late.start()  # started after the call
+        print(before, niceness(), len(os.listdir("/proc/self/task")))
+        stop.set()
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("]")
+    before, after, threads = out[0] + "]", out[1].strip() + "]", int(out[2])
+    assert before == f"[{os.getpriority(os.PRIO_PROCESS, 0)}]"
+    assert after == f"[{LOWEST_NICENESS}]"
+    assert threads == 3
+
+
+def test_the_plain_classes_leave_the_callers_priority_alone():
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = Pool(PoolState.empty(10, 2))
+    pool.record(0, np.array([1, 2]), np.array([0, 1]), np.array([0, 1]), np.array([0, 0]))
+    assert os.getpriority(os.PRIO_PROCESS, 0) == niceness
+
+
+@linux_only
+@pytest.mark.ray
+def test_coordination_actors_run_at_the_lowest_priority_and_training_tasks_do_not(ray_session):
+    ray = ray_session
+    truth = [ray.put(np.arange(50) % 2)]
+    oracle = Oracle(NoiseConfig(), num_classes=2, seed=0)
+    annotators = [AnnotatorActor.remote(i) for i in range(2)]
+    selector = SelectionActor.remote("random", 2, annotators, 0, truth, oracle)
+    pool = PoolActor.remote(PoolState.empty(50, 2))
+    actors = [*annotators, selector, pool]
+    try:
+        seen = ray.get([actor.__ray_call__.remote(lambda self: _thread_niceness()) for actor in actors])
+        assert seen == [{LOWEST_NICENESS}] * len(actors)
+        # Ray's actor table still names them after their classes.
+        from ray._private.state import actors as actor_table
+
+        names = {a["ActorClassName"] for a in actor_table().values() if a["State"] == "ALIVE"}
+        assert {"Annotator", "Selector", "Pool"} <= names
+        # The training tasks run at the default priority in a local session (LOCAL_RAY_CONFIG).
+        task = ray.remote(num_cpus=1)(lambda: os.getpriority(os.PRIO_PROCESS, 0))
+        assert ray.get(task.remote()) == 0
+    finally:
+        for actor in actors:
+            ray.kill(actor)
