@@ -42,7 +42,6 @@ from direct_ray.results.write import write_trial_table
 from direct_ray.runtime.annotators import AnnotatorActor, Oracle, shared_team
 from direct_ray.runtime.pool import PoolActor, PoolState
 from direct_ray.runtime.selection import Purchases, SelectionActor
-from direct_ray.runtime.session import start_local_ray
 from direct_ray.runtime.tasks import train_and_score
 from direct_ray.seeding import INITIAL_STREAM, TRAIN_STREAM, generator, int_seed
 from direct_ray.strategies import strategy_class
@@ -173,7 +172,7 @@ def run_trial(
     dataset = load_dataset(config.dataset)
     check_trial(config, dataset)
     if not ray.is_initialized():
-        start_local_ray()
+        ray.init(include_dashboard=False, log_to_driver=False)
     trial = _TrialRun(config, dataset, context, resume, checkpoint_dir, on_round)
     del dataset  # the trial keeps only object-store views of the inputs (see _TrialRun.run)
     return trial.run()

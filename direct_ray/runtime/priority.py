@@ -7,7 +7,7 @@ each wakes up a few hundred times a second (Ray's worker loop checks for signals
 training, each wake-up preempts a training task. Measured on 2 CPU cores with two trials
 at once (``python -m direct_ray.benchmarks.sweep --features 20000``): ~600 preemptions per
 second per training worker, against ~30 when one trial runs alone, and the training tasks
-took 19-50% more CPU time for the same work (caches refilled after every switch).
+took 19-51% longer for the same work. With this module: ~440 per second.
 
 So every coordination process runs at the lowest priority (nice 19): it still gets any
 core that training leaves idle, and it is what waits when the cores are contended. (Ray
