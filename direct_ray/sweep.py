@@ -312,7 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Annotators keep nothing a trial could lose, so the sweep starts shared teams of
         # max(b_parallel) (one per TRIALS_PER_TEAM concurrent trials) and a concurrent trial
-        # starts two actor processes, not b_parallel + 2. The actors are this process's, so they end with it.
+        # starts two actor processes, not b_parallel + 2. The actors are this process's, so
+        # they end with it.
         # The team names are stored with the sweep: a resumed sweep (whose trials get the
         # parameters stored at its first run) starts the same teams again.
         if "annotator_teams" not in record:

@@ -150,7 +150,7 @@ class Pool:
 
     def reset(self, state: PoolState) -> None:
         """Serve another trial."""
-        self.__init__(state)
+        Pool.__init__(self, state)  # not the actor's __init__: its process yielded once already
 
     def record(self, round_: int, indices, observed, true_labels, annotators) -> int:
         """Record a batch of purchases; returns the number of labels bought so far."""

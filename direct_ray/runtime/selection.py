@@ -82,7 +82,7 @@ class Selector:
 
     def reset(self, *args, **kwargs) -> None:
         """Serve another trial: the same arguments as the constructor."""
-        self.__init__(*args, **kwargs)
+        Selector.__init__(self, *args, **kwargs)  # not the actor's __init__: its process yielded once already
 
     def buy(self, round_: int, indices: np.ndarray) -> Purchases:
         """Have the team label a fixed list (the initial random batch), b_parallel at a time."""

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from direct_ray.noise import NoiseConfig
-from direct_ray.runtime.annotators import AnnotatorActor, Oracle
+from direct_ray.runtime.annotators import Annotator, AnnotatorActor, Oracle
 from direct_ray.runtime.pool import Pool, PoolActor, PoolState
 from direct_ray.runtime.priority import LOWEST_NICENESS
-from direct_ray.runtime.selection import SelectionActor
+from direct_ray.runtime.selection import SelectionActor, Selector
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is read from /proc")
 
@@ -53,6 +53,10 @@ def test_the_plain_classes_leave_the_callers_priority_alone():
     niceness = os.getpriority(os.PRIO_PROCESS, 0)
     pool = Pool(PoolState.empty(10, 2))
     pool.record(0, np.array([1, 2]), np.array([0, 1]), np.array([0, 1]), np.array([0, 0]))
+    pool.reset(PoolState.empty(10, 2))
+    oracle = Oracle(NoiseConfig(), num_classes=2, seed=0)
+    selector = Selector("random", 1, [Annotator(0)], 0, [None], oracle)
+    selector.reset("random", 1, [Annotator(0)], 1, [None], oracle)
     assert os.getpriority(os.PRIO_PROCESS, 0) == niceness
 
 
@@ -67,6 +71,7 @@ def test_coordination_actors_run_at_the_lowest_priority_and_training_tasks_do_no
     pool = PoolActor.remote(PoolState.empty(50, 2))
     actors = [*annotators, selector, pool]
     try:
+        ray.get([pool.reset.remote(PoolState.empty(50, 2)), selector.reset.remote("random", 2, annotators, 1, truth, oracle)])
         seen = ray.get([actor.__ray_call__.remote(lambda self: _thread_niceness()) for actor in actors])
         assert seen == [{LOWEST_NICENESS}] * len(actors)
         # Ray's actor table still names them after their classes.
