@@ -46,7 +46,10 @@ from direct_ray.runtime.tasks import train_and_score
 from direct_ray.seeding import INITIAL_STREAM, TRAIN_STREAM, generator, int_seed
 from direct_ray.strategies import strategy_class
 
-STATE_FORMAT = 2  # 2: the pool is stored over its labeled examples only
+# 2: the pool is stored over its labeled examples only; 3: the selection rows are not
+# stored (they are the pool's record, rebuilt on load). Both load.
+STATE_FORMAT = 3
+READABLE_FORMATS = (2, 3)
 
 
 @dataclass
@@ -57,6 +60,7 @@ class TrialState:
     next_round: int = 0
     pool: Optional[PoolState] = None
     curve: list[dict] = field(default_factory=list)
+    # the audit rows of rounds < next_round; not saved: :meth:`load` rebuilds them from the pool
     selections: list[dict] = field(default_factory=list)
     # seconds already spent on ``next_round`` (its purchase happens before the checkpoint)
     pending_select_seconds: float = 0.0
@@ -80,7 +84,7 @@ class TrialState:
                 "pending_round_seconds": self.pending_round_seconds,
             }
             (tmp / "state.json").write_text(json.dumps(meta))
-            (tmp / "rows.json").write_text(json.dumps({"curve": self.curve, "selections": self.selections}))
+            (tmp / "rows.json").write_text(json.dumps({"curve": self.curve}))
             if directory.exists():
                 old = directory.with_name(f".{directory.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -98,8 +102,8 @@ class TrialState:
     def load(cls, directory: Path | str) -> "TrialState":
         directory = Path(directory)
         meta = json.loads((directory / "state.json").read_text())
-        if meta.get("format") != STATE_FORMAT:
-            raise ValueError(f"checkpoint {directory} has format {meta.get('format')}, expected {STATE_FORMAT}")
+        if meta.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"checkpoint {directory} has format {meta.get('format')}, expected one of {READABLE_FORMATS}")
         rows = json.loads((directory / "rows.json").read_text())
         with np.load(directory / "pool.npz") as arrays:
             pool = PoolState.from_arrays(dict(arrays))
@@ -110,7 +114,11 @@ class TrialState:
             next_round=meta["next_round"],
             pool=pool,
             curve=rows["curve"],
-            selections=rows["selections"],
+            selections=[
+                {"trial_id": meta["trial_id"], **row}
+                for round_ in range(meta["next_round"])
+                for row in pool.selection_rows(round_)
+            ],
             pending_select_seconds=meta["pending_select_seconds"],
             pending_round_seconds=meta["pending_round_seconds"],
             strategy_state=strategy_state,

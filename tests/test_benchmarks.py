@@ -17,3 +17,35 @@ def test_benchmark_help(module):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage:" in result.stdout
+
+
+def test_sweep_ratio_splits_exactly_into_work_and_parallelism():
+    from direct_ray.benchmarks.sweep import Timing, decompose, summarise
+
+    # Hand-worked: sequential 60 s using 1.5 cores (90 CPU-s); Tune 45 s using 2 cores (90 CPU-s):
+    # no extra work, so the ratio is all parallelism: 1.5 / 2 = 0.75 = 45 / 60.
+    seq, tune = Timing(wall=60.0, cpu=90.0), Timing(wall=45.0, cpu=90.0)
+    parts = decompose(seq, tune)
+    assert parts.ratio == pytest.approx(0.75)
+    assert parts.work == pytest.approx(1.0)
+    assert parts.parallelism == pytest.approx(0.75)
+    # Any pair: the two factors multiply back to the ratio.
+    for seq, tune in [(Timing(66.1, 85.3), Timing(56.0, 115.0)), (Timing(10.0, 10.0), Timing(8.0, 16.0))]:
+        parts = decompose(seq, tune)
+        assert parts.work * parts.parallelism == pytest.approx(parts.ratio)
+    lines = "\n".join(summarise([Timing(60.0, 90.0)], [Timing(45.0, 90.0)], cpus=2))
+    assert "ratio Tune / sequential = 0.75" in lines
+    assert "work 1.00x" in lines and "parallelism 0.75" in lines
+    assert "sequential cores / 2 = 0.75" in lines
+
+
+def test_busy_cpu_seconds_counts_this_process_work():
+    import time
+
+    from direct_ray.benchmarks.sweep import busy_cpu_seconds
+
+    before, start = busy_cpu_seconds(), time.process_time()
+    while time.process_time() - start < 0.3:
+        pass
+    # The machine was busy at least as long as this process spun (less a clock tick of rounding).
+    assert busy_cpu_seconds() - before >= 0.25

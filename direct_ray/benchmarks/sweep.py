@@ -19,6 +19,16 @@ import), as a user running either would:
 Both write the same Parquet files and checkpoint every round. The arms alternate, so
 machine noise hits both; the ratio is Tune's median wall time over the sequential median
 (target <= 0.65 on 2 CPU cores).
+
+Each arm also measures the machine's busy CPU time (every process, Ray's daemons
+included), which splits the ratio exactly into two factors::
+
+    Tune wall / sequential wall = (Tune CPU / sequential CPU) x (sequential cores in use / Tune cores in use)
+
+The first is the work Tune adds, the second what running trials side by side gains. The
+sequential arm already keeps more than one core busy (its actors and Ray's daemons run
+beside the training task), so even a Tune arm that added no work and kept every core busy
+could not go below ``sequential cores in use / --cpus``: that bound is printed as the floor.
 """
 
 from __future__ import annotations
@@ -27,8 +37,11 @@ import argparse
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import psutil
 import ray
 import yaml
 
@@ -57,36 +70,105 @@ def study_dict(rounds: int, dataset: dict, b_train: int, model: dict | None = No
     }
 
 
+@dataclass(frozen=True)
+class Timing:
+    """One arm's wall time and the machine's busy CPU time (all processes) over it."""
+
+    wall: float
+    cpu: float
+
+    @property
+    def cores(self) -> float:
+        """Average number of cores in use."""
+        return self.cpu / self.wall
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot, every core and process together.
+
+    Busy is everything but idle, waiting for I/O and time stolen by the hypervisor; Linux
+    also counts a guest VM's time in ``user``, so that is not added twice.
+    """
+    times = psutil.cpu_times()._asdict()
+    not_busy = ("idle", "iowait", "steal", "guest", "guest_nice")
+    return sum(seconds for name, seconds in times.items() if name not in not_busy)
+
+
+class _Stopwatch:
+    """Wall and machine-wide busy CPU time of a ``with`` block."""
+
+    def __enter__(self) -> "_Stopwatch":
+        self.wall0, self.cpu0 = time.perf_counter(), busy_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timing = Timing(time.perf_counter() - self.wall0, busy_cpu_seconds() - self.cpu0)
+
+
 def _fresh_session(cpus: int) -> None:
     start_local_ray(cpus, quiet=True)
 
 
-def run_tune(study_file: Path, out: Path, cpus: int) -> float:
-    """Wall time of ``python -m direct_ray.sweep`` on the study, in a fresh Ray session."""
+def run_tune(study_file: Path, out: Path, cpus: int) -> Timing:
+    """Time ``python -m direct_ray.sweep`` on the study, in a fresh Ray session."""
     _fresh_session(cpus)
     try:
-        start = time.perf_counter()
-        code = sweep_main([str(study_file), "--output", str(out), "--no-report"])
-        elapsed = time.perf_counter() - start
+        with _Stopwatch() as watch:
+            code = sweep_main([str(study_file), "--output", str(out), "--no-report"])
     finally:
         ray.shutdown()
     if code != 0:
         raise RuntimeError("the Tune sweep failed")
-    return elapsed
+    return watch.timing
 
 
-def run_sequential(study: StudyConfig, out: Path, cpus: int) -> float:
-    """Wall time of the study's trials one after another in this process, in a fresh Ray session."""
+def run_sequential(study: StudyConfig, out: Path, cpus: int) -> Timing:
+    """Time the study's trials one after another in this process, in a fresh Ray session."""
     _fresh_session(cpus)
     try:
-        start = time.perf_counter()
-        for trial in study.trials():
-            run_trial(trial, checkpoint_dir=out / "ckpt" / trial.trial_id, context=TrialContext(output=out, verbose=False))
-        elapsed = time.perf_counter() - start
+        with _Stopwatch() as watch:
+            for trial in study.trials():
+                run_trial(trial, checkpoint_dir=out / "ckpt" / trial.trial_id, context=TrialContext(output=out, verbose=False))
     finally:
         release_spare_actors()  # this process's actor team belongs to the session that ends here
         ray.shutdown()
-    return elapsed
+    return watch.timing
+
+
+class Ratio(NamedTuple):
+    """Tune's wall time over the sequential one, and its two factors: ``ratio == work * parallelism``."""
+
+    ratio: float
+    work: float
+    parallelism: float
+
+
+def decompose(seq: Timing, tune: Timing) -> Ratio:
+    """Split one pair of runs' ratio exactly into CPU work x parallelism (see the module doc)."""
+    return Ratio(tune.wall / seq.wall, tune.cpu / seq.cpu, seq.cores / tune.cores)
+
+
+def summarise(seq: list[Timing], tune: list[Timing], cpus: int) -> list[str]:
+    """The report's lines: each arm's runs, the ratio of medians, and the medians of its factors."""
+
+    def runs(timings: list[Timing]) -> str:
+        return ", ".join(f"{t.wall:.1f} s ({t.cores:.2f} cores)" for t in timings)
+
+    def median(values) -> float:
+        return statistics.median(values)
+
+    parts = [decompose(s, t) for s, t in zip(seq, tune)]
+    return [
+        f"  sequential run_trial: {runs(seq)}; median {median(t.wall for t in seq):.1f} s",
+        f"  Ray Tune sweep:       {runs(tune)}; median {median(t.wall for t in tune):.1f} s",
+        f"  ratio Tune / sequential = {median(t.wall for t in tune) / median(t.wall for t in seq):.2f} "
+        f"(target <= 0.65; per run {', '.join(f'{p.ratio:.2f}' for p in parts)})",
+        f"  per run = CPU work x parallelism, medians: work {median(p.work for p in parts):.2f}x "
+        f"(Tune CPU / sequential CPU), parallelism {median(p.parallelism for p in parts):.2f} "
+        f"(sequential cores / Tune cores)",
+        f"  floor (Tune adding no CPU work, all {cpus} cores busy): sequential cores / {cpus} = "
+        f"{median(t.cores for t in seq) / cpus:.2f}",
+    ]
 
 
 def main(argv=None) -> None:
@@ -118,15 +200,14 @@ def main(argv=None) -> None:
         for i in range(args.repeats):
             seq_times.append(run_sequential(study, tmp / f"seq-{i}", args.cpus))
             tune_times.append(run_tune(study_file, tmp / f"tune-{i}", args.cpus))
-            print(f"repeat {i + 1}: sequential {seq_times[-1]:.1f} s, Tune {tune_times[-1]:.1f} s", flush=True)
-    seq, tune = statistics.median(seq_times), statistics.median(tune_times)
+            parts = decompose(seq_times[-1], tune_times[-1])
+            print(f"repeat {i + 1}: sequential {seq_times[-1].wall:.1f} s, Tune {tune_times[-1].wall:.1f} s: ratio "
+                  f"{parts.ratio:.2f} = work {parts.work:.2f} x parallelism {parts.parallelism:.2f}", flush=True)
     model = yaml.safe_dump(study.model.to_dict(), default_flow_style=True, width=200).strip()
     what = label if args.study else (f"{len(study.trials())} trials ({label}, direct/random x 2 seeds, {args.rounds} rounds "
                                      f"of {b_train}, b_parallel 5, model {model})")
     print(f"\n{what}, {args.cpus} CPUs, each arm in a fresh Ray session")
-    print(f"  sequential run_trial: {', '.join(f'{t:.1f}' for t in seq_times)} s (median {seq:.1f} s)")
-    print(f"  Ray Tune sweep:       {', '.join(f'{t:.1f}' for t in tune_times)} s (median {tune:.1f} s)")
-    print(f"  ratio Tune / sequential = {tune / seq:.2f} (target <= 0.65)")
+    print("\n".join(summarise(seq_times, tune_times, args.cpus)))
 
 
 if __name__ == "__main__":

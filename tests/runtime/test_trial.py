@@ -102,6 +102,8 @@ def test_killed_trial_resumes_at_its_last_round_with_the_same_curve(clean_run, t
     assert killed.returncode == 1, killed.stderr[-2000:]
     saved = TrialState.load(checkpoint)
     assert saved.next_round == 2 and [r["round"] for r in saved.curve] == [0, 1]
+    # Rows of the rounds done (rebuilt from the pool, which also holds round 2's purchase).
+    assert sorted({r["round"] for r in saved.selections}) == [0, 1]
     resumed = run_trial(cfg, checkpoint_dir=checkpoint, context=TrialContext(verbose=False))
     assert curve(resumed) == curve(clean_run[0])
     assert purchases(resumed) == purchases(clean_run[0])
@@ -165,6 +167,21 @@ def test_checkpoint_round_trip(clean_run, tmp_path):
     again = TrialState.load(tmp_path / "c")
     assert again.curve == state.curve and again.selections == state.selections
     np.testing.assert_array_equal(again.pool.observed, state.pool.observed)
+    # The selection rows are the pool's record: a checkpoint does not store them twice.
+    assert set(json.loads((tmp_path / "c" / "rows.json").read_text())) == {"curve"}
+
+
+def test_checkpoint_of_the_previous_format_loads(clean_run, tmp_path):
+    """Format 2 also stored the selection rows; they are rebuilt from its pool like format 3's."""
+    state = clean_run[0]
+    state.save(tmp_path / "c")
+    meta = json.loads((tmp_path / "c" / "state.json").read_text())
+    (tmp_path / "c" / "state.json").write_text(json.dumps({**meta, "format": 2}))
+    (tmp_path / "c" / "rows.json").write_text(json.dumps({"curve": state.curve, "selections": state.selections}))
+    assert TrialState.load(tmp_path / "c").selections == state.selections
+    (tmp_path / "c" / "state.json").write_text(json.dumps({**meta, "format": 1}))
+    with pytest.raises(ValueError, match="format 1"):
+        TrialState.load(tmp_path / "c")
 
 
 def test_strategy_state_survives_a_restart(ray_session, tmp_path):
