@@ -26,6 +26,10 @@ def start_local_ray(num_cpus: int | None = None, *, quiet: bool = False) -> None
 
     No dashboard, no worker logs on the driver; ``quiet`` also leaves Python's logging alone
     (benchmarks and tests print their own output).
+
+    Ray writes the session's own settings (its object-spilling directory) into the
+    ``_system_config`` it is given, so each session gets a copy: a later session in this
+    process would otherwise spill into the first one's directory (and warn about it).
     """
     options = {"configure_logging": False} if quiet else {}
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _system_config=LOCAL_RAY_CONFIG, **options)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _system_config=dict(LOCAL_RAY_CONFIG), **options)
