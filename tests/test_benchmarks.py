@@ -37,6 +37,10 @@ def test_sweep_ratio_splits_exactly_into_work_and_parallelism():
     assert "ratio Tune / sequential = 0.75" in lines
     assert "work 1.00x" in lines and "parallelism 0.75" in lines
     assert "sequential cores / 2 = 0.75" in lines
+    assert "without Tune" not in lines
+    # The arm without Tune: 50 s using 2 cores (100 CPU-s) against the same sequential run.
+    lines = "\n".join(summarise([Timing(60.0, 90.0)], [Timing(45.0, 90.0)], cpus=2, concurrent=[Timing(50.0, 100.0)]))
+    assert "without Tune:         50.0 s (2.00 cores); median 50.0 s: ratio 0.83, work 1.11x, parallelism 0.75" in lines
 
 
 def test_busy_cpu_seconds_counts_this_process_work():

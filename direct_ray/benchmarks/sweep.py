@@ -14,7 +14,12 @@ import), as a user running either would:
 
 * Tune: ``python -m direct_ray.sweep`` on the study (Tune runs as many trials at once as the
   CPUs allow);
-* sequential: :func:`direct_ray.trial.run_trial` for each trial in turn in this process.
+* sequential: :func:`direct_ray.trial.run_trial` for each trial in turn in this process;
+* with ``--concurrent``, a third arm without Tune: as many zero-CPU runner actors as the
+  CPUs allow, each calling ``run_trial`` for its share of the trials, with one shared
+  annotator team as in the sweep. Its gap to the Tune arm is what Tune's own machinery
+  (trainables, reports, checkpoints, the controller) costs; its gap to the sequential arm is
+  what running trials side by side costs.
 
 Both write the same Parquet files and checkpoint every round. The arms alternate, so
 machine noise hits both; the ratio is Tune's median wall time over the sequential median
@@ -46,7 +51,9 @@ import ray
 import yaml
 
 from direct_ray.benchmarks.trial import features_file
-from direct_ray.config import StudyConfig
+from direct_ray.config import StudyConfig, TrialConfig
+from direct_ray.runtime.annotators import start_shared_team
+from direct_ray.runtime.priority import coordination_actor
 from direct_ray.runtime.session import start_local_ray
 from direct_ray.sweep import main as sweep_main
 from direct_ray.trial import TrialContext, release_spare_actors, run_trial
@@ -148,7 +155,36 @@ def decompose(seq: Timing, tune: Timing) -> Ratio:
     return Ratio(tune.wall / seq.wall, tune.cpu / seq.cpu, seq.cores / tune.cores)
 
 
-def summarise(seq: list[Timing], tune: list[Timing], cpus: int) -> list[str]:
+class TrialRunner:
+    """Runs trials one after another in its own process (the concurrent arm's stand-in for a Tune trainable)."""
+
+    def run(self, trials: list[dict], out: str, team: str) -> None:
+        for trial in map(TrialConfig.from_dict, trials):
+            context = TrialContext(output=Path(out), verbose=False, annotator_team=team)
+            run_trial(trial, checkpoint_dir=Path(out) / "ckpt" / trial.trial_id, context=context)
+
+
+TrialRunnerActor = coordination_actor(TrialRunner)
+
+
+def run_concurrent(study: StudyConfig, out: Path, cpus: int) -> Timing:
+    """Time the study's trials ``cpus`` at a time in runner actors, without Tune, in a fresh Ray session."""
+    _fresh_session(cpus)
+    try:
+        with _Stopwatch() as watch:
+            team = "direct_ray/benchmark/annotators-0"
+            annotators = start_shared_team(team, max(study.b_parallels))  # alive while referenced
+            trials = [t.to_dict() for t in study.trials()]
+            slots = max(1, min(len(trials), int(cpus // study.resources.cpus_per_trial)))
+            runners = [TrialRunnerActor.remote() for _ in range(slots)]
+            ray.get([runner.run.remote(trials[i::slots], str(out), team) for i, runner in enumerate(runners)])
+            del annotators
+    finally:
+        ray.shutdown()
+    return watch.timing
+
+
+def summarise(seq: list[Timing], tune: list[Timing], cpus: int, concurrent: list[Timing] = ()) -> list[str]:
     """The report's lines: each arm's runs, the ratio of medians, and the medians of its factors."""
 
     def runs(timings: list[Timing]) -> str:
@@ -158,6 +194,14 @@ def summarise(seq: list[Timing], tune: list[Timing], cpus: int) -> list[str]:
         return statistics.median(values)
 
     parts = [decompose(s, t) for s, t in zip(seq, tune)]
+    without_tune = []
+    if concurrent:
+        own = [decompose(s, c) for s, c in zip(seq, concurrent)]
+        without_tune = [
+            f"  without Tune:         {runs(concurrent)}; median {median(t.wall for t in concurrent):.1f} s: ratio "
+            f"{median(t.wall for t in concurrent) / median(t.wall for t in seq):.2f}, work "
+            f"{median(p.work for p in own):.2f}x, parallelism {median(p.parallelism for p in own):.2f} (medians)",
+        ]
     return [
         f"  sequential run_trial: {runs(seq)}; median {median(t.wall for t in seq):.1f} s",
         f"  Ray Tune sweep:       {runs(tune)}; median {median(t.wall for t in tune):.1f} s",
@@ -168,6 +212,7 @@ def summarise(seq: list[Timing], tune: list[Timing], cpus: int) -> list[str]:
         f"(sequential cores / Tune cores)",
         f"  floor (Tune adding no CPU work, all {cpus} cores busy): sequential cores / {cpus} = "
         f"{median(t.cores for t in seq) / cpus:.2f}",
+        *without_tune,
     ]
 
 
@@ -181,6 +226,8 @@ def main(argv=None) -> None:
     parser.add_argument("--model", type=yaml.safe_load, metavar="YAML",
                         help="the study's model mapping, e.g. '{kind: mlp, hidden: 1024, epochs: 300}' (default: {kind: mlp})")
     parser.add_argument("--study", type=Path, help="time this study YAML instead (e.g. sweeps/default.yaml)")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="also time the trials side by side without Tune (runner actors): separates Tune's own cost")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -196,18 +243,22 @@ def main(argv=None) -> None:
         study = StudyConfig.from_yaml(study_file)
         # Untimed: loads the libraries into the page cache, so the first timed arm is not penalised.
         run_sequential(StudyConfig.from_yaml(study_file, ["rounds=1"]), tmp / "warm-up", args.cpus)
-        tune_times, seq_times = [], []
+        tune_times, seq_times, concurrent_times = [], [], []
         for i in range(args.repeats):
             seq_times.append(run_sequential(study, tmp / f"seq-{i}", args.cpus))
             tune_times.append(run_tune(study_file, tmp / f"tune-{i}", args.cpus))
             parts = decompose(seq_times[-1], tune_times[-1])
-            print(f"repeat {i + 1}: sequential {seq_times[-1].wall:.1f} s, Tune {tune_times[-1].wall:.1f} s: ratio "
-                  f"{parts.ratio:.2f} = work {parts.work:.2f} x parallelism {parts.parallelism:.2f}", flush=True)
+            line = (f"repeat {i + 1}: sequential {seq_times[-1].wall:.1f} s, Tune {tune_times[-1].wall:.1f} s: ratio "
+                    f"{parts.ratio:.2f} = work {parts.work:.2f} x parallelism {parts.parallelism:.2f}")
+            if args.concurrent:
+                concurrent_times.append(run_concurrent(study, tmp / f"concurrent-{i}", args.cpus))
+                line += f"; without Tune {concurrent_times[-1].wall:.1f} s"
+            print(line, flush=True)
     model = yaml.safe_dump(study.model.to_dict(), default_flow_style=True, width=200).strip()
     what = label if args.study else (f"{len(study.trials())} trials ({label}, direct/random x 2 seeds, {args.rounds} rounds "
                                      f"of {b_train}, b_parallel 5, model {model})")
     print(f"\n{what}, {args.cpus} CPUs, each arm in a fresh Ray session")
-    print("\n".join(summarise(seq_times, tune_times, args.cpus)))
+    print("\n".join(summarise(seq_times, tune_times, args.cpus, concurrent_times)))
 
 
 if __name__ == "__main__":
