@@ -186,12 +186,10 @@ def run_concurrent(study: StudyConfig, out: Path, cpus: int) -> Timing:
 
 def summarise(seq: list[Timing], tune: list[Timing], cpus: int, concurrent: list[Timing] = ()) -> list[str]:
     """The report's lines: each arm's runs, the ratio of medians, and the medians of its factors."""
+    median = statistics.median
 
     def runs(timings: list[Timing]) -> str:
         return ", ".join(f"{t.wall:.1f} s ({t.cores:.2f} cores)" for t in timings)
-
-    def median(values) -> float:
-        return statistics.median(values)
 
     parts = [decompose(s, t) for s, t in zip(seq, tune)]
     without_tune = []
