@@ -85,3 +85,37 @@ def test_coordination_actors_run_at_the_lowest_priority_and_training_tasks_do_no
     finally:
         for actor in actors:
             ray.kill(actor)
+
+
+@linux_only
+@pytest.mark.ray
+def test_the_tune_trainable_yields_before_it_runs_the_trial(ray_session):
+    """``sweep.tune_trial`` coordinates only: its process goes to the lowest priority first thing.
+
+    Run in a throwaway actor (its process ends with it, so no task worker is left at nice 19);
+    the trial config is empty, so the trainable stops right after yielding.
+    """
+    ray = ray_session
+
+    @ray.remote(num_cpus=0)
+    class Host:
+        def run_trainable(self):
+            from direct_ray.sweep import tune_trial
+
+            before = _thread_niceness()
+            try:
+                tune_trial({"trial": {}, "context": {}})
+            except Exception as err:  # the empty trial config is refused after the yield
+                failure = type(err).__name__
+            else:
+                failure = None
+            return before, _thread_niceness(), failure
+
+    host = Host.remote()
+    try:
+        before, after, failure = ray.get(host.run_trainable.remote())
+    finally:
+        ray.kill(host)
+    assert LOWEST_NICENESS not in before
+    assert after == {LOWEST_NICENESS}
+    assert failure is not None
