@@ -16,8 +16,8 @@ import), as a user running either would:
   CPUs allow);
 * sequential: :func:`direct_ray.trial.run_trial` for each trial in turn in this process;
 * with ``--concurrent``, a third arm without Tune: as many zero-CPU runner actors as the
-  CPUs allow, each calling ``run_trial`` for its share of the trials, with one shared
-  annotator team as in the sweep. Its gap to the Tune arm is what Tune's own machinery
+  sweep would run trials at once, each calling ``run_trial`` for its share of the trials,
+  with the sweep's shared annotator teams. Its gap to the Tune arm is what Tune's own machinery
   (trainables, reports, checkpoints, the controller) costs; its gap to the sequential arm is
   what running trials side by side costs.
 
@@ -55,6 +55,7 @@ from direct_ray.config import StudyConfig, TrialConfig
 from direct_ray.runtime.annotators import start_shared_team
 from direct_ray.runtime.priority import coordination_actor
 from direct_ray.runtime.session import start_local_ray
+from direct_ray.sweep import annotator_team_names, team_for_trial, trials_at_once
 from direct_ray.sweep import main as sweep_main
 from direct_ray.trial import TrialContext, release_spare_actors, run_trial
 
@@ -134,8 +135,7 @@ def run_sequential(study: StudyConfig, out: Path, cpus: int) -> Timing:
     _fresh_session(cpus)
     try:
         with _Stopwatch() as watch:
-            for trial in study.trials():
-                run_trial(trial, checkpoint_dir=out / "ckpt" / trial.trial_id, context=TrialContext(output=out, verbose=False))
+            run_in_turn(study.trials(), out)
     finally:
         release_spare_actors()  # this process's actor team belongs to the session that ends here
         ray.shutdown()
@@ -155,29 +155,41 @@ def decompose(seq: Timing, tune: Timing) -> Ratio:
     return Ratio(tune.wall / seq.wall, tune.cpu / seq.cpu, seq.cores / tune.cores)
 
 
+def run_in_turn(trials: list[TrialConfig], out: Path, teams: list[str] | None = None) -> None:
+    """Run ``trials`` one after another in this process, checkpointing under ``out/ckpt``.
+
+    ``teams``: the shared annotator teams to use, assigned as the sweep assigns them; None:
+    this process keeps a team of its own.
+    """
+    for trial in trials:
+        team = team_for_trial(trial.trial_id, teams) if teams else None
+        context = TrialContext(output=out, verbose=False, annotator_team=team)
+        run_trial(trial, checkpoint_dir=out / "ckpt" / trial.trial_id, context=context)
+
+
 class TrialRunner:
     """Runs trials one after another in its own process (the concurrent arm's stand-in for a Tune trainable)."""
 
-    def run(self, trials: list[dict], out: str, team: str) -> None:
-        for trial in map(TrialConfig.from_dict, trials):
-            context = TrialContext(output=Path(out), verbose=False, annotator_team=team)
-            run_trial(trial, checkpoint_dir=Path(out) / "ckpt" / trial.trial_id, context=context)
+    def run(self, trials: list[dict], out: str, teams: list[str]) -> None:
+        run_in_turn([TrialConfig.from_dict(t) for t in trials], Path(out), teams)
 
 
 TrialRunnerActor = coordination_actor(TrialRunner)
 
 
 def run_concurrent(study: StudyConfig, out: Path, cpus: int) -> Timing:
-    """Time the study's trials ``cpus`` at a time in runner actors, without Tune, in a fresh Ray session."""
+    """Time the study's trials as many at a time as the sweep would run, in runner actors without
+    Tune, with the sweep's shared annotator teams, in a fresh Ray session."""
     _fresh_session(cpus)
     try:
         with _Stopwatch() as watch:
-            team = "direct_ray/benchmark/annotators-0"
-            annotators = start_shared_team(team, max(study.b_parallels))  # alive while referenced
             trials = [t.to_dict() for t in study.trials()]
-            slots = max(1, min(len(trials), int(cpus // study.resources.cpus_per_trial)))
+            slots = trials_at_once(study, len(trials), ray.cluster_resources())
+            teams = annotator_team_names("benchmark", slots)
+            # The annotators live as long as this list references them.
+            annotators = [a for team in teams for a in start_shared_team(team, max(study.b_parallels))]
             runners = [TrialRunnerActor.remote() for _ in range(slots)]
-            ray.get([runner.run.remote(trials[i::slots], str(out), team) for i, runner in enumerate(runners)])
+            ray.get([runner.run.remote(trials[i::slots], str(out), teams) for i, runner in enumerate(runners)])
             del annotators
     finally:
         ray.shutdown()
