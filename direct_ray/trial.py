@@ -40,7 +40,8 @@ from direct_ray.metrics import classification_metrics
 from direct_ray.results.schema import CURVES, META_STUDY, META_TRIAL, META_VERSIONS, SELECTIONS
 from direct_ray.results.write import write_trial_table
 from direct_ray.runtime.annotators import AnnotatorActor, Oracle, shared_team
-from direct_ray.runtime.pool import PoolActor, PoolState
+from direct_ray.pool_state import PoolState
+from direct_ray.runtime.pool import PoolActor
 from direct_ray.runtime.selection import Purchases, SelectionActor
 from direct_ray.runtime.tasks import train_and_score
 from direct_ray.seeding import INITIAL_STREAM, TRAIN_STREAM, generator, int_seed

@@ -1,18 +1,23 @@
-"""Shared fixtures. One Ray session serves every test that needs Ray (starting one costs ~5 s)."""
+"""Markers applied from where a test lives and what it uses, so ``-m`` selects layers reliably.
+
+* ``integration``: every test under ``tests/integration`` (real Ray, torch, Parquet, signals).
+* ``ray``: every test that uses a Ray fixture (``ray_session``, ``ray_cluster``); ``pytest -m
+  "not ray"`` therefore never starts Ray.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from direct_ray.runtime.session import start_local_ray
+RAY_FIXTURES = {"ray_session", "ray_cluster"}
+INTEGRATION = Path(__file__).resolve().parent / "integration"
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    """A local 2-CPU Ray session shared by the whole test run (never `ray stop`)."""
-    import ray
-
-    if not ray.is_initialized():
-        start_local_ray(2, quiet=True)
-    yield ray
-    ray.shutdown()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT as REPO
 SWEEPS = REPO / "sweeps"
 STUDY_FILES = sorted(SWEEPS.glob("*.yaml"))
 

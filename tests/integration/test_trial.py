@@ -17,8 +17,7 @@ from direct_ray.noise import NoiseConfig
 from direct_ray.training import ModelConfig
 from direct_ray.trial import TrialContext, TrialState, run_trial
 
-pytestmark = pytest.mark.ray
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
 # Columns that depend on the computation only (not on wall-clock time).
 DETERMINISTIC = [
     "round", "n_labeled", "n_labeled_per_class", "n_noisy_labels", "n_minority_labels",

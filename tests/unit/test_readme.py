@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 README = (ROOT / "README.md").read_text()
 
 
@@ -20,14 +20,3 @@ def test_ci_runs_the_readme_commands():
     assert "pip install -e . && python -m direct_ray.sweep" in README
     assert "pip install -e '.[dev]' && python -m pytest" in README
     assert "pip install --quiet -e '.[dev]'" in ci and "python -m pytest" in ci
-
-
-def test_the_readme_run_trial_example_runs(ray_session, tmp_path, monkeypatch):
-    section = README.split("## Run one trial from Python (no Tune)", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    assert len(namespace["state"].curve) == 11
-    assert (tmp_path / "ckpt" / "direct-s0" / "state.json").exists()
-    assert list((tmp_path / "results" / "notebook" / "curves").rglob("*.parquet"))

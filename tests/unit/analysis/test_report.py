@@ -10,9 +10,9 @@ import pytest
 
 from analysis.report import build_report
 from direct_ray.results.read import ResultsError
-from tests.analysis.synthetic import realistic_study, write_trial
+from tests.unit.analysis.synthetic import realistic_study, write_trial
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT as REPO
 FIGURES = ("learning_curves.png", "minority_labels.png", "noise_robustness.png", "b_parallel.png",
            "b_parallel_time.png")
 

@@ -12,7 +12,8 @@ import pytest
 
 from direct_ray.noise import NoiseConfig
 from direct_ray.runtime.annotators import Annotator, AnnotatorActor, Oracle
-from direct_ray.runtime.pool import Pool, PoolActor, PoolState
+from direct_ray.pool_state import PoolState
+from direct_ray.runtime.pool import Pool, PoolActor
 from direct_ray.runtime.priority import LOWEST_NICENESS
 from direct_ray.runtime.selection import SelectionActor, Selector
 

@@ -14,7 +14,7 @@ from analysis.curves import Method, estimate, group_curves, mean_curve, trial_cu
 from analysis.savings import baseline_for, labels_to_reach, saving, savings_table, target_accuracy
 from analysis.tables import savings_markdown
 from direct_ray.results.read import ResultsError, read_table
-from tests.analysis.synthetic import write_trial
+from tests.unit.analysis.synthetic import write_trial
 
 N = [10, 20, 30, 40, 50]
 # Seed-averaged: random [.50 .55 .60 .65 .70], direct [.50 .65 .725 .76 .79], galaxy [.5 .6 .7 .8 .85].

@@ -17,7 +17,7 @@ from direct_ray.results.schema import (
     SELECTIONS,
 )
 from direct_ray.results.write import write_trial_table
-from tests.analysis.synthetic import STUDY, VERSIONS, write_trial
+from tests.unit.analysis.synthetic import STUDY, VERSIONS, write_trial
 
 N = [10, 20, 30]
 ACC = [0.5, 0.6, 0.7]

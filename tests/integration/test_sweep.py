@@ -19,8 +19,7 @@ from direct_ray.results.schema import REQUIRED_COLUMNS
 from direct_ray.sweep import main
 from tests.studies import grid, study
 
-pytestmark = pytest.mark.ray
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 METRICS = ["round", "n_labeled", "n_labeled_per_class", "n_noisy_labels", "balanced_accuracy", "accuracy",
            "worst_class_accuracy", "minority_accuracy"]
 

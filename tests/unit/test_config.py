@@ -7,7 +7,7 @@ import pytest
 from direct_ray.config import ConfigError, StudyConfig, TrialConfig, apply_overrides
 from tests.studies import study
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 
 
 def test_grid_expands_to_every_combination_with_unique_ids():

@@ -16,7 +16,6 @@ from direct_ray.runtime.annotators import (
 from direct_ray.trial import TrialContext, run_trial
 from tests.runtime.test_trial import curve, make_config, purchases
 
-pytestmark = pytest.mark.ray
 NOISY = Oracle(NoiseConfig(model="uniform", rate=0.3), num_classes=3, seed=5)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from direct_ray.runtime.pool import PoolState
+from direct_ray.pool_state import PoolState
 
 
 def test_record_tracks_order_round_annotator_and_noise():
