@@ -22,19 +22,12 @@ import numpy as np
 import pyarrow as pa
 
 from direct_ray.results.read import ResultsError
+from direct_ray.results.schema import ACCURACY_COLUMNS, TRIAL_KEY_COLUMNS
 
 # Curve metrics carried per trial (all numeric, one value per round).
-METRICS = (
-    "balanced_accuracy",
-    "accuracy",
-    "worst_class_accuracy",
-    "minority_accuracy",
-    "n_minority_labels",
-    "n_noisy_labels",
-    "select_seconds",
-)
+METRICS = (*ACCURACY_COLUMNS, "n_minority_labels", "n_noisy_labels", "select_seconds")
 # Columns that must be constant within one trial.
-_TRIAL_KEYS = ("dataset", "num_classes", "noise_model", "noise_rate", "strategy", "b_parallel", "seed")
+_TRIAL_KEYS = TRIAL_KEY_COLUMNS
 
 
 @dataclass(frozen=True, order=True)

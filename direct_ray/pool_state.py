@@ -78,22 +78,6 @@ class PoolState:
         mask = self.observed != UNLABELED
         return int(np.count_nonzero(self.true_label[mask] < self.num_classes - 1))
 
-    def selection_rows(self, round_: int) -> list[dict]:
-        """Audit rows (one per label bought in ``round_``), in purchase order."""
-        idx = np.flatnonzero(self.round_bought == round_)
-        idx = idx[np.argsort(self.order[idx], kind="stable")]
-        return [
-            {
-                "round": round_,
-                "order": int(self.order[i]),
-                "pool_index": int(i),
-                "true_label": int(self.true_label[i]),
-                "observed_label": int(self.observed[i]),
-                "annotator": int(self.annotator[i]),
-            }
-            for i in idx
-        ]
-
     def fingerprint(self) -> str:
         """A digest of the whole state: equal states have equal fingerprints."""
         digest = hashlib.sha256()

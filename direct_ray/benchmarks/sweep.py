@@ -55,9 +55,9 @@ from direct_ray.config import StudyConfig, TrialConfig
 from direct_ray.runtime.annotators import start_shared_team
 from direct_ray.runtime.priority import coordination_actor
 from direct_ray.runtime.session import start_local_ray
-from direct_ray.sweep import annotator_team_names, team_for_trial, trials_at_once
-from direct_ray.sweep import main as sweep_main
-from direct_ray.trial import TrialContext, release_spare_actors, run_trial
+from direct_ray.cli import main as sweep_main
+from direct_ray.runtime.team import ActorCache, annotator_team_names, team_for_trial, trials_at_once
+from direct_ray.trial import TrialContext, run_trial
 
 
 def study_dict(rounds: int, dataset: dict, b_train: int, model: dict | None = None) -> dict:
@@ -137,7 +137,6 @@ def run_sequential(study: StudyConfig, out: Path, cpus: int) -> Timing:
         with _Stopwatch() as watch:
             run_in_turn(study.trials(), out)
     finally:
-        release_spare_actors()  # this process's actor team belongs to the session that ends here
         ray.shutdown()
     return watch.timing
 
@@ -159,12 +158,17 @@ def run_in_turn(trials: list[TrialConfig], out: Path, teams: list[str] | None = 
     """Run ``trials`` one after another in this process, checkpointing under ``out/ckpt``.
 
     ``teams``: the shared annotator teams to use, assigned as the sweep assigns them; None:
-    this process keeps a team of its own.
+    this process keeps annotators of its own. Like a Tune trainable, the process keeps its
+    actors from one trial to the next, and ends them after the last.
     """
-    for trial in trials:
-        team = team_for_trial(trial.trial_id, teams) if teams else None
-        context = TrialContext(output=out, verbose=False, annotator_team=team)
-        run_trial(trial, checkpoint_dir=out / "ckpt" / trial.trial_id, context=context)
+    cache = ActorCache()
+    try:
+        for trial in trials:
+            team = team_for_trial(trial.trial_id, teams) if teams else None
+            context = TrialContext(output=out, annotator_team=team)
+            run_trial(trial, checkpoint_dir=out / "ckpt" / trial.trial_id, context=context, actor_cache=cache)
+    finally:
+        cache.release()
 
 
 class TrialRunner:

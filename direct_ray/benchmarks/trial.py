@@ -53,7 +53,7 @@ def trial_config(strategy: str, dataset: DatasetSpec, rounds: int, b_train: int,
 def direct_vs_random(rounds: int) -> None:
     print("\n== DIRECT vs random on digits (K=2, 124 minority of 1,257), seed 0, b_train 20, b_parallel 5 ==")
     digits = DatasetSpec(kind="digits", num_classes=2)
-    curves = {s: run_trial(trial_config(s, digits, rounds, 20), context=TrialContext(verbose=False)).curve
+    curves = {s: run_trial(trial_config(s, digits, rounds, 20), context=TrialContext()).curve
               for s in ("direct", "random")}
     print(f"{'round':>5} {'n_labeled':>9} | {'direct bal.acc':>14} {'minority':>8} | {'random bal.acc':>14} {'minority':>8}")
     for d, r in zip(curves["direct"], curves["random"]):
@@ -69,7 +69,7 @@ def overhead(rounds: int, repeats: int) -> None:
         rows = []
         for seed in range(repeats):
             cfg = trial_config(strategy, digits, rounds, 20, noise=NoiseConfig(model="uniform", rate=0.2), seed=seed)
-            rows += run_trial(cfg, context=TrialContext(verbose=False, output=Path(tempfile.mkdtemp()))).curve[1:]
+            rows += run_trial(cfg, context=TrialContext(output=Path(tempfile.mkdtemp()))).curve[1:]
         wall = sum(r["round_seconds"] for r in rows)
         work = sum(r["train_seconds"] + r["score_seconds"] + r["select_seconds"] for r in rows)
         shares[strategy] = 1 - work / wall
@@ -81,7 +81,7 @@ def overhead(rounds: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path, _ = features_file(Path(tmp), 200_000)
         spec = DatasetSpec(kind="features", path=str(path), num_classes=2)
-        rows = run_trial(trial_config("direct", spec, rounds, 100), context=TrialContext(verbose=False)).curve[1:]
+        rows = run_trial(trial_config("direct", spec, rounds, 100), context=TrialContext()).curve[1:]
     wall = sum(r["round_seconds"] for r in rows)
     work = sum(r["train_seconds"] + r["score_seconds"] + r["select_seconds"] for r in rows)
     print(f"for comparison, DIRECT on a 200,000 x 64 features pool (b_train 100): median round "
@@ -151,7 +151,7 @@ def peak_extra_memory(path: Path) -> tuple[int, float, float]:
     baseline = MemorySampler.current()
     with MemorySampler() as sampler:
         start = time.perf_counter()
-        state = run_trial(trial_config("direct", spec, 3, 100), context=TrialContext(verbose=False))
+        state = run_trial(trial_config("direct", spec, 3, 100), context=TrialContext())
         seconds = time.perf_counter() - start
     return sampler.peak - baseline, seconds, statistics.median(r["round_seconds"] for r in state.curve[1:])
 
@@ -165,7 +165,7 @@ def memory(n: int) -> None:
     """
     print(f"\n== Peak memory of a trial on a {n:,} x 64 float32 features pool (DIRECT, b_parallel 5) ==")
     warm = trial_config("random", DatasetSpec(kind="digits", num_classes=2), 1, 20)
-    run_trial(warm, context=TrialContext(verbose=False))  # start the training worker (torch) first
+    run_trial(warm, context=TrialContext())  # start the training worker (torch) first
     with tempfile.TemporaryDirectory() as tmp:
         small, small_bytes = features_file(Path(tmp), 2_000)
         big, big_bytes = features_file(Path(tmp), n)

@@ -33,7 +33,7 @@ SELECTIONS = "selections"
 
 CURVE_SCHEMA = pa.schema(
     [
-        # --- the contract columns (issue 4) ---
+        # --- the contract columns ---
         ("sweep_id", pa.string()),
         ("trial_id", pa.string()),
         ("dataset", pa.string()),
@@ -88,6 +88,19 @@ SELECTION_SCHEMA = pa.schema(
 
 SCHEMAS = {CURVES: CURVE_SCHEMA, SELECTIONS: SELECTION_SCHEMA}
 
+# Named groups of curve columns, so that the row builder, the sweep's progress reports and
+# the analysis refer to the columns by group instead of each keeping its own copy of names.
+#: test-split metrics of a round (what :func:`direct_ray.metrics.classification_metrics` gives)
+ACCURACY_COLUMNS = ("balanced_accuracy", "accuracy", "worst_class_accuracy", "minority_accuracy")
+#: what the trial has bought by the end of a round
+LABEL_COUNT_COLUMNS = ("n_labeled", "n_labeled_per_class", "n_noisy_labels", "n_minority_labels")
+#: wall-clock seconds; the only columns that differ between two runs of the same trial
+TIMING_COLUMNS = ("train_seconds", "score_seconds", "select_seconds", "round_seconds")
+#: what makes a trial a point of the study (setting, method, seed); constant over its rounds
+TRIAL_KEY_COLUMNS = ("dataset", "num_classes", "noise_model", "noise_rate", "strategy", "b_parallel", "seed")
+#: the few values a sweep reports to Ray Tune after every round (its progress and result grid)
+PROGRESS_COLUMNS = ("round", "n_labeled", "balanced_accuracy", "n_minority_labels")
+
 # The columns that outside studies rely on; a reader refuses files that lack any of them.
 REQUIRED_COLUMNS = {
     CURVES: [f.name for f in CURVE_SCHEMA][: CURVE_SCHEMA.get_field_index("select_seconds") + 1],
@@ -103,3 +116,4 @@ def file_schema(schema: pa.Schema) -> pa.Schema:
 
 
 FILE_SCHEMAS = {name: file_schema(schema) for name, schema in SCHEMAS.items()}
+COLUMN_GROUPS = (ACCURACY_COLUMNS, LABEL_COUNT_COLUMNS, TIMING_COLUMNS, TRIAL_KEY_COLUMNS, PROGRESS_COLUMNS)

@@ -1,57 +1,19 @@
-"""Write one trial's results table as one Parquet file, atomically, with versioned metadata."""
+"""Write a trial's results tables as Parquet files, atomically, with versioned metadata."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from direct_ray.results.schema import (
-    FILE_SCHEMAS,
-    META_SCHEMA_VERSION,
-    META_TABLE,
-    PARTITION_KEYS,
-    SCHEMA_VERSION,
-)
-
-_SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
-
-
-def check_partition_value(key: str, value: str) -> str:
-    """Partition values become directory names: allow only ``[A-Za-z0-9._+-]``."""
-    if not value or not _SAFE.match(value) or value in (".", ".."):
-        raise ValueError(f"{key} {value!r} cannot be a partition directory name; use letters, digits, . _ + -")
-    return value
-
-
-def is_uri(root: Path | str) -> bool:
-    """True for ``scheme://...`` results roots (S3, GCS, ...), False for local or mounted paths."""
-    return "://" in str(root)
-
-
-def trial_file_path(root: Path | str, table: str, dataset: str, strategy: str, trial_id: str) -> str:
-    """``root/<table>/dataset=<dataset>/strategy=<strategy>/<trial_id>.parquet`` (a path or a URI)."""
-    if table not in FILE_SCHEMAS:
-        raise ValueError(f"unknown results table {table!r}; expected one of {sorted(FILE_SCHEMAS)}")
-    check_partition_value("dataset", dataset)
-    check_partition_value("strategy", strategy)
-    check_partition_value("trial_id", trial_id)
-    return f"{str(root).rstrip('/')}/{table}/dataset={dataset}/strategy={strategy}/{trial_id}.parquet"
-
-
-def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and in-filesystem path of a local path or a URI (s3://, gs://, file://)."""
-    if is_uri(path):
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), str(Path(path).expanduser().absolute())
-
+from direct_ray.results.layout import filesystem, trial_file_path
+from direct_ray.results.schema import CURVES, FILE_SCHEMAS, META_SCHEMA_VERSION, META_TABLE, SCHEMA_VERSION, SELECTIONS
 
 def to_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """Rows (dicts) as a table with exactly the file schema of ``table``; a missing column is an error."""
@@ -103,4 +65,49 @@ def write_trial_table(
     return path
 
 
-__all__ = ["PARTITION_KEYS", "check_partition_value", "filesystem", "is_uri", "to_table", "trial_file_path", "write_trial_table"]
+class TrialWriter:
+    """Rewrites one trial's two files after every round, in a background thread.
+
+    The next round trains while the files are written. Writes happen one at a time and in
+    order; :meth:`submit` first waits for the previous write (re-raising its error), and
+    :meth:`close` (or leaving the ``with`` block) waits for the last one. With
+    ``output=None`` nothing is written.
+    """
+
+    def __init__(self, output: Path | str | None, *, dataset: str, strategy: str, trial_id: str, metadata: Mapping) -> None:
+        self.output = output
+        self.where = {"dataset": dataset, "strategy": strategy, "trial_id": trial_id, "metadata": metadata}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") if output is not None else None
+        self._pending: Future | None = None
+
+    def submit(self, curve: Sequence[Mapping[str, Any]], selections: Sequence[Mapping[str, Any]]) -> None:
+        """Rewrite both files with these rows (copied now: the caller may keep appending)."""
+        if self._pool is None:
+            return
+        self._wait()
+        tables = [(CURVES, list(curve)), (SELECTIONS, list(selections))]
+        self._pending = self._pool.submit(
+            lambda: [write_trial_table(self.output, table, rows, **self.where) for table, rows in tables]
+        )
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last write and stop the thread; re-raises a failed write."""
+        if self._pool is not None:
+            try:
+                self._wait()
+            finally:
+                self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "TrialWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["TrialWriter", "to_table", "write_trial_table"]

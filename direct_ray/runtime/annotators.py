@@ -15,17 +15,15 @@ trial briefs it again and repeats the query.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import ray
 
-from direct_ray.config import FaultPlan
 from direct_ray.noise import NoiseConfig, NoiseModel
+from direct_ray.runtime import faults
 from direct_ray.runtime.priority import coordination_actor
 from direct_ray.seeding import ANNOTATOR_STREAM
 from direct_ray.strategies.base import label_dtype
@@ -41,7 +39,6 @@ class Oracle:
     noise: NoiseConfig
     num_classes: int
     seed: int
-    faults: FaultPlan = FaultPlan()
 
 
 # Trials an annotator keeps the briefing of: a sweep's team serves every concurrent trial,
@@ -92,7 +89,7 @@ class Annotator:
         self._trials.move_to_end(trial)
         true_labels, model, oracle = briefing
         self.queries += len(queries)
-        self._maybe_crash(oracle.faults)
+        faults.annotator_query(self.annotator, self.queries)
         answers = []
         for index, query_key in queries:
             true = true_labels[index : index + 1].astype(np.int64)
@@ -100,16 +97,6 @@ class Annotator:
             observed = model.observe(true, np.array([index], dtype=np.int64), rng)
             answers.append((int(observed[0]), int(true[0])))
         return answers
-
-    def _maybe_crash(self, faults: FaultPlan) -> None:
-        target = faults.annotator_exit_on_query
-        if target is None or self.annotator != 0 or self.queries < target:
-            return
-        marker = Path(faults.marker_dir) / "annotator_exit.fired"
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-            os._exit(1)  # a hard crash, as a killed annotator process would
 
 
 AnnotatorActor = coordination_actor(Annotator, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)

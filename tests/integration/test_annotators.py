@@ -14,7 +14,7 @@ from direct_ray.runtime.annotators import (
     start_shared_team,
 )
 from direct_ray.trial import TrialContext, run_trial
-from tests.runtime.test_trial import curve, make_config, purchases
+from tests.integration.test_trial import curve, make_config, purchases
 
 NOISY = Oracle(NoiseConfig(model="uniform", rate=0.3), num_classes=3, seed=5)
 
@@ -78,10 +78,10 @@ def test_a_shared_team_is_found_by_name_and_can_be_started_again_after_a_kill(ra
 
 
 def test_a_trial_on_a_shared_team_matches_one_on_its_own_team(ray_session):
-    own = run_trial(make_config(rounds=2), context=TrialContext(verbose=False))
+    own = run_trial(make_config(rounds=2), context=TrialContext())
     team = start_shared_team("test/trial-team", 2)
     try:
-        shared = run_trial(make_config(rounds=2), context=TrialContext(verbose=False, annotator_team="test/trial-team"))
+        shared = run_trial(make_config(rounds=2), context=TrialContext(annotator_team="test/trial-team"))
     finally:
         for handle in team:
             ray_session.kill(handle)

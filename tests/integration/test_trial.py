@@ -11,10 +11,12 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from direct_ray.config import ConfigError, FaultPlan, TrialConfig
+from direct_ray.config import ConfigError, TrialConfig
 from direct_ray.data import DatasetSpec
 from direct_ray.noise import NoiseConfig
 from direct_ray.training import ModelConfig
+from direct_ray.pool_state import PoolState
+from direct_ray.runtime.team import ActorCache, trial_team
 from direct_ray.trial import TrialContext, TrialState, run_trial
 
 from tests.paths import ROOT
@@ -47,14 +49,14 @@ def curve(state: TrialState) -> list[dict]:
 
 
 def purchases(state: TrialState) -> list[dict]:
-    """The audit rows without the trial id (which hashes the config, fault plan included)."""
+    """The audit rows without the trial id."""
     return [{k: v for k, v in row.items() if k != "trial_id"} for row in state.selections]
 
 
 @pytest.fixture(scope="module")
 def clean_run(ray_session, tmp_path_factory):
     out = tmp_path_factory.mktemp("clean")
-    state = run_trial(make_config(), context=TrialContext(output=out, verbose=False))
+    state = run_trial(make_config(), context=TrialContext(output=out))
     return state, out
 
 
@@ -77,15 +79,16 @@ def test_a_trial_runs_end_to_end_and_writes_parquet(clean_run):
 
 
 def test_same_seed_same_curve(clean_run, ray_session):
-    again = run_trial(make_config(), context=TrialContext(verbose=False))
+    again = run_trial(make_config(), context=TrialContext())
     assert curve(again) == curve(clean_run[0])
     assert again.selections == clean_run[0].selections
 
 
-def test_killed_trial_resumes_at_its_last_round_with_the_same_curve(clean_run, tmp_path):
+def test_killed_trial_resumes_at_its_last_round_with_the_same_curve(clean_run, tmp_path, inject_faults):
     """A trial process killed mid-round (os._exit) is restarted from its checkpoint."""
     checkpoint = tmp_path / "ckpt"
-    cfg = make_config(faults=FaultPlan(trial_exit_at_round=2, marker_dir=str(tmp_path / "markers")))
+    cfg = make_config()
+    inject_faults(trial_exit_at_round=2)
     script = (
         "import json, sys\n"
         "from direct_ray.config import TrialConfig\n"
@@ -93,7 +96,7 @@ def test_killed_trial_resumes_at_its_last_round_with_the_same_curve(clean_run, t
         "import ray\n"
         "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
         f"run_trial(TrialConfig.from_dict(json.loads(sys.argv[1])), checkpoint_dir={str(checkpoint)!r},"
-        " context=TrialContext(verbose=False))\n"
+        " context=TrialContext())\n"
     )
     killed = subprocess.run(
         [sys.executable, "-c", script, json.dumps(cfg.to_dict())], cwd=ROOT, capture_output=True, text=True, timeout=300
@@ -103,15 +106,15 @@ def test_killed_trial_resumes_at_its_last_round_with_the_same_curve(clean_run, t
     assert saved.next_round == 2 and [r["round"] for r in saved.curve] == [0, 1]
     # Rows of the rounds done (rebuilt from the pool, which also holds round 2's purchase).
     assert sorted({r["round"] for r in saved.selections}) == [0, 1]
-    resumed = run_trial(cfg, checkpoint_dir=checkpoint, context=TrialContext(verbose=False))
+    resumed = run_trial(cfg, checkpoint_dir=checkpoint, context=TrialContext())
     assert curve(resumed) == curve(clean_run[0])
     assert purchases(resumed) == purchases(clean_run[0])
 
 
-def test_annotator_crash_is_retried_without_losing_or_repeating_labels(clean_run, tmp_path):
-    markers = tmp_path / "markers"
-    cfg = make_config(faults=FaultPlan(annotator_exit_on_query=7, marker_dir=str(markers)))
-    state = run_trial(cfg, context=TrialContext(verbose=False))
+def test_annotator_crash_is_retried_without_losing_or_repeating_labels(clean_run, inject_faults):
+    markers = inject_faults(annotator_exit_on_query=7)
+    cfg = make_config()
+    state = run_trial(cfg, context=TrialContext())
     assert (markers / "annotator_exit.fired").exists(), "the fault did not fire"
     bought = [s["pool_index"] for s in state.selections]
     assert len(bought) == cfg.total_budget == len(set(bought))
@@ -121,13 +124,13 @@ def test_annotator_crash_is_retried_without_losing_or_repeating_labels(clean_run
 
 
 def test_galaxy_reports_that_it_ran_sequentially(ray_session):
-    state = run_trial(make_config(strategy="galaxy", b_parallel=3, rounds=1), context=TrialContext(verbose=False))
+    state = run_trial(make_config(strategy="galaxy", b_parallel=3, rounds=1), context=TrialContext())
     assert {r["effective_b_parallel"] for r in state.curve} == {1}
     assert {r["b_parallel"] for r in state.curve} == {3}
 
 
 def test_embedding_strategy_gets_embeddings(ray_session):
-    state = run_trial(make_config(strategy="badge", rounds=1, noise=NoiseConfig()), context=TrialContext(verbose=False))
+    state = run_trial(make_config(strategy="badge", rounds=1, noise=NoiseConfig()), context=TrialContext())
     assert state.curve[-1]["n_labeled"] == 20
 
 
@@ -147,16 +150,16 @@ def test_invalid_configuration_fails_before_any_actor(monkeypatch, build, messag
     def no_actors(*args, **kwargs):
         raise AssertionError("an actor was started for an invalid configuration")
 
-    monkeypatch.setattr(trial_module, "_TrialRun", no_actors)
+    monkeypatch.setattr(trial_module, "trial_team", no_actors)
     with pytest.raises((ConfigError, ValueError), match=message):
-        run_trial(build(), context=TrialContext(verbose=False))
+        run_trial(build(), context=TrialContext())
 
 
 def test_resume_refuses_a_checkpoint_of_another_trial(clean_run, tmp_path):
     state = TrialState(trial_id="someone-else", pool=clean_run[0].pool)
     state.save(tmp_path / "ckpt")
     with pytest.raises(ValueError, match="belongs to trial"):
-        run_trial(make_config(), checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
+        run_trial(make_config(), checkpoint_dir=tmp_path / "ckpt", context=TrialContext())
 
 
 def test_checkpoint_round_trip(clean_run, tmp_path):
@@ -183,26 +186,64 @@ def test_checkpoint_of_the_previous_format_loads(clean_run, tmp_path):
         TrialState.load(tmp_path / "c")
 
 
-def test_strategy_state_survives_a_restart(ray_session, tmp_path):
+def test_strategy_state_survives_a_restart(ray_session, tmp_path, inject_faults):
     """Cluster-Margin clusters once per trial; a resumed trial must reuse those clusters."""
-    base = dict(strategy="cluster_margin", noise=NoiseConfig(), rounds=3)
-    clean = run_trial(make_config(**base), context=TrialContext(verbose=False))
-    cfg = make_config(**base, faults=FaultPlan(trial_raise_at_round=2, marker_dir=str(tmp_path / "m")))
+    cfg = make_config(strategy="cluster_margin", noise=NoiseConfig(), rounds=3)
+    clean = run_trial(cfg, context=TrialContext())
+    inject_faults(trial_raise_at_round=2)
     with pytest.raises(RuntimeError, match="injected fault"):
-        run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
+        run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext())
     assert "clusters" in TrialState.load(tmp_path / "ckpt").strategy_state
-    resumed = run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
+    resumed = run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext())
     assert curve(resumed) == curve(clean)
     assert purchases(resumed) == purchases(clean)
 
 
-def test_a_process_reuses_its_actor_team_between_trials(clean_run):
-    import direct_ray.trial as trial_module
+def test_actors_end_with_the_trial_unless_the_caller_keeps_them(clean_run):
+    import ray
 
-    run_trial(make_config(rounds=1), context=TrialContext(verbose=False))
-    (team,) = trial_module._SPARE_TEAMS.values()
-    selector = team.selector
-    state = run_trial(make_config(rounds=1, b_parallel=3), context=TrialContext(verbose=False))
-    (again,) = trial_module._SPARE_TEAMS.values()
-    assert again.selector is selector and len(again.annotators) == 3  # grown, not replaced
+    def alive(actors) -> bool:
+        try:
+            ray.get([a.__ray_ready__.remote() for a in actors])
+            return True
+        except ray.exceptions.RayActorError:
+            return False
+
+    cache = ActorCache()
+    run_trial(make_config(rounds=1), context=TrialContext(), actor_cache=cache)
+    kept = cache.take()
+    assert alive(kept.all()) and len(kept.annotators) == 2
+    cache.keep(kept)
+    state = run_trial(make_config(rounds=1, b_parallel=3), context=TrialContext(), actor_cache=cache)
+    again = cache.take()
+    assert again.selector is kept.selector and len(again.annotators) == 3  # grown, not replaced
     assert {s["annotator"] for s in state.selections} == {0, 1, 2}
+    again.kill()
+    assert not alive(again.all())
+    # Without a cache nothing is left running, and after a failure nothing is kept.
+    truth, pool = ray.put(np.zeros(50, dtype=np.int64)), PoolState.empty(50, 2)
+    with trial_team(make_config(), 2, truth, pool, {}) as team:
+        actors = [team.selector, team.pool, *team.annotators]
+        assert alive(actors)
+    assert not alive(actors)
+    with pytest.raises(KeyError), trial_team(make_config(), 2, truth, pool, {}, cache=cache) as team:
+        actors = [team.selector, team.pool, *team.annotators]
+        raise KeyError("a failed trial")
+    assert not alive(actors) and cache.take().all() == []
+
+
+def test_a_trial_on_a_sweeps_team_starts_no_annotators_of_its_own(ray_session, monkeypatch):
+    import direct_ray.runtime.team as team_module
+    from direct_ray.runtime.annotators import start_shared_team
+
+    members = start_shared_team("test/no-own-annotators", 2)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the trial started an annotator of its own")
+
+    monkeypatch.setattr(team_module.AnnotatorActor, "remote", refuse)
+    truth = ray_session.put(np.zeros(50, dtype=np.int64))
+    with trial_team(make_config(), 2, truth, PoolState.empty(50, 2), {}, annotator_team="test/no-own-annotators") as team:
+        assert len(team.annotators) == 2
+    for member in members:
+        ray_session.kill(member)

@@ -5,7 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from direct_ray.results.schema import META_SCHEMA_VERSION, SELECTIONS
-from direct_ray.results.write import trial_file_path, write_trial_table
+from direct_ray.results.layout import trial_file_path
+from direct_ray.results.write import write_trial_table
 
 ROW = {"trial_id": "t1", "round": 0, "order": 0, "pool_index": 3, "true_label": 1, "observed_label": 1, "annotator": 0}
 
@@ -30,3 +31,10 @@ def test_missing_column_and_unsafe_partition_values_are_errors(tmp_path):
         trial_file_path(tmp_path, SELECTIONS, "../etc", "direct", "t1")
     with pytest.raises(ValueError, match="unknown results table"):
         trial_file_path(tmp_path, "bogus", "d", "direct", "t1")
+
+
+def test_every_named_column_group_is_in_the_schema():
+    from direct_ray.results.schema import COLUMN_GROUPS, CURVE_SCHEMA
+
+    for group in COLUMN_GROUPS:
+        assert set(group) <= set(CURVE_SCHEMA.names), group

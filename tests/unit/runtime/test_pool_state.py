@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from direct_ray.pool_state import PoolState
+from direct_ray.results.rows import selection_rows
 
 
 def test_record_tracks_order_round_annotator_and_noise():
@@ -15,12 +16,13 @@ def test_record_tracks_order_round_annotator_and_noise():
     assert pool.per_class_observed().tolist() == [2, 1]
     assert pool.n_noisy() == 1  # index 1: true 1, observed 0
     assert pool.n_minority() == 1  # only index 2 is truly class 0 (class 1 = majority)
-    rows = pool.selection_rows(0)
+    rows = selection_rows(pool, "t", 0)
     assert [(r["pool_index"], r["order"], r["observed_label"], r["true_label"], r["annotator"]) for r in rows] == [
         (4, 0, 1, 1, 0),
         (1, 1, 0, 1, 1),
     ]
-    assert pool.selection_rows(1)[0]["order"] == 2
+    assert selection_rows(pool, "t", 1)[0]["order"] == 2
+    assert {r["trial_id"] for r in rows} == {"t"}
 
 
 def test_an_example_cannot_be_bought_twice():

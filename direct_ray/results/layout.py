@@ -1,0 +1,114 @@
+"""Where a sweep's results live under its output (a local path or a URI) and what is there.
+
+::
+
+    OUTPUT/
+      sweep.json                                               the sweep id and the study as run
+      curves/dataset=<d>/strategy=<s>/<trial_id>.parquet       one row per trial x round
+      selections/dataset=<d>/strategy=<s>/<trial_id>.parquet   one row per label bought
+      tune/                                                    Ray Tune's experiment state
+
+Every path goes through :func:`filesystem`, so the same code reads and writes a local
+directory, a shared mount or an object store (``s3://``, ``gs://``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from direct_ray.results.schema import CURVES, FILE_SCHEMAS
+
+SWEEP_FILE = "sweep.json"
+TUNE_DIR = "tune"
+
+_SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
+
+
+class SweepRecordError(ValueError):
+    """The output holds no sweep where one was expected, or one where none was."""
+
+
+def is_uri(root: Path | str) -> bool:
+    """True for ``scheme://...`` results roots (S3, GCS, ...), False for local or mounted paths."""
+    return "://" in str(root)
+
+
+def join(root: Path | str, *names: str) -> str:
+    """``root/name/...`` for a local path or a URI."""
+    return "/".join([str(root).rstrip("/"), *names])
+
+
+def filesystem(path: Path | str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and in-filesystem path of a local path or a URI (s3://, gs://, file://)."""
+    if is_uri(path):
+        return pafs.FileSystem.from_uri(str(path))
+    return pafs.LocalFileSystem(), str(Path(path).expanduser().absolute())
+
+
+def check_partition_value(key: str, value: str) -> str:
+    """Partition values become directory names: allow only ``[A-Za-z0-9._+-]``."""
+    if not value or not _SAFE.match(value) or value in (".", ".."):
+        raise ValueError(f"{key} {value!r} cannot be a partition directory name; use letters, digits, . _ + -")
+    return value
+
+
+def trial_file_path(root: Path | str, table: str, dataset: str, strategy: str, trial_id: str) -> str:
+    """``root/<table>/dataset=<dataset>/strategy=<strategy>/<trial_id>.parquet`` (a path or a URI)."""
+    if table not in FILE_SCHEMAS:
+        raise ValueError(f"unknown results table {table!r}; expected one of {sorted(FILE_SCHEMAS)}")
+    check_partition_value("dataset", dataset)
+    check_partition_value("strategy", strategy)
+    check_partition_value("trial_id", trial_id)
+    return join(root, table, f"dataset={dataset}", f"strategy={strategy}", f"{trial_id}.parquet")
+
+
+def trial_complete(root: Path | str, config) -> bool:
+    """True when the trial's curve file already holds every round (its Parquet is the truth)."""
+    fs, path = filesystem(trial_file_path(root, CURVES, config.dataset.name, str(config.strategy), config.trial_id))
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return False
+    rounds = pq.read_table(path, columns=["round"], filesystem=fs)["round"].to_pylist()
+    return sorted(rounds) == list(range(config.rounds + 1))
+
+
+def read_sweep_record(root: Path | str) -> dict | None:
+    """The output's ``sweep.json`` (sweep id, study, annotator teams), or None if there is none."""
+    fs, path = filesystem(join(root, SWEEP_FILE))
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as f:
+        return json.loads(f.read())
+
+
+def write_sweep_record(root: Path | str, record: dict) -> None:
+    """Write ``sweep.json`` (creating the output directory)."""
+    fs, path = filesystem(join(root, SWEEP_FILE))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(json.dumps(record, indent=2, default=str).encode())
+
+
+def open_sweep_record(root: Path | str, study_raw: dict, resume: bool) -> dict:
+    """The record of the sweep in ``root``: read it (``resume``) or create it.
+
+    Refuses to start a second sweep in an output that holds one, and to resume where there
+    is none (:class:`SweepRecordError`, whose message says what to do).
+    """
+    record = read_sweep_record(root)
+    if record is not None and not resume:
+        raise SweepRecordError(
+            f"{root} already holds a sweep ({record['sweep_id']}). Pass --resume to continue it, or choose another --output."
+        )
+    if record is None and resume:
+        raise SweepRecordError(f"--resume given but {root} holds no sweep to resume")
+    if record is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        record = {"sweep_id": f"{study_raw['name']}-{stamp}", "study": study_raw}
+        write_sweep_record(root, record)
+    return record
