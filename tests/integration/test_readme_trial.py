@@ -8,7 +8,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_the_readme_run_trial_example_runs(ray_session, tmp_path, monkeypatch):
-    section = README.split("## Run one trial from Python (no Tune)", 1)[1]
+    section = README.split("### Run one trial from Python (no Tune)", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

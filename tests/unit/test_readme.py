@@ -8,7 +8,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_the_readme_direct_example_runs():
-    section = README.split("## Use DIRECT in your own training loop", 1)[1]
+    section = README.split("### Use DIRECT in your own training loop", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
