@@ -68,8 +68,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def tune_trial(param: dict[str, Any]) -> None:
-    """The Tune trainable: one trial, resumed from Tune's checkpoint when there is one."""
+def tune_trial(param: dict[str, Any], datasets: dict | None = None) -> None:
+    """The Tune trainable: one trial, resumed from Tune's checkpoint when there is one.
+
+    ``datasets`` maps dataset names to :class:`~direct_ray.runtime.inputs.DatasetRefs` that
+    the driver put in the object store once for the whole sweep (``tune.with_parameters``).
+    """
     from ray import tune
 
     from direct_ray.checkpoint import TrialState
@@ -103,7 +107,8 @@ def tune_trial(param: dict[str, Any]) -> None:
             metrics["rounds_total"] = config.rounds
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(path)))
 
-    run_trial(config, context=context, resume=resume, on_round=report, actor_cache=_TRAINABLE_ACTORS)
+    run_trial(config, context=context, resume=resume, on_round=report, actor_cache=_TRAINABLE_ACTORS,
+              dataset=(datasets or {}).get(config.dataset.name))
 
 
 def _progress_callback(n_trials: int):
@@ -143,26 +148,42 @@ def absolute_paths(study: StudyConfig) -> StudyConfig:
     return replace(study, datasets=datasets)
 
 
-def precheck_datasets(study: StudyConfig) -> None:
-    """Load the datasets that are cheap to load here (digits, features) and check the budget fits."""
+def load_datasets(study: StudyConfig, specs: Sequence) -> dict:
+    """Load the datasets ``specs`` of ``study`` and check that every trial's budget fits: name -> Dataset."""
     from direct_ray.data import load_dataset
     from direct_ray.trial import check_trial
 
-    trials = study.trials()
-    for spec in study.datasets:
-        if spec.kind in ("digits", "features"):
-            check_trial(next(t for t in trials if t.dataset == spec), load_dataset(spec))
+    loaded = {}
+    for spec in specs:
+        loaded[spec.name] = load_dataset(spec)
+        for trial in study.trials():
+            if trial.dataset == spec:
+                check_trial(trial, len(loaded[spec.name].y_train), spec.name)
+    return loaded
+
+
+def put_datasets(study: StudyConfig, loaded: dict) -> dict:
+    """Put every dataset of the study in the object store once (loading those not in ``loaded``): name -> refs.
+
+    ``loaded`` is emptied: afterwards the arrays are held once, in the object store.
+    """
+    from direct_ray.runtime.inputs import put_dataset
+
+    loaded.update(load_datasets(study, [spec for spec in study.datasets if spec.name not in loaded]))
+    refs = {}
+    while loaded:
+        name, dataset = loaded.popitem()
+        refs[name] = put_dataset(dataset)
+    return refs
 
 
 def prepare_study(study: StudyConfig | str | Path, overrides: Sequence[str] = ()) -> StudyConfig:
-    """A validated study ready to run: parsed (from a YAML path), features paths absolute, budgets checked."""
+    """A validated study ready to run: parsed (from a YAML path), features paths absolute."""
     if not isinstance(study, StudyConfig):
         study = StudyConfig.from_yaml(study, overrides)
     elif overrides:
         raise ValueError("overrides apply to a study file; change a StudyConfig with dataclasses.replace")
-    study = absolute_paths(study)
-    precheck_datasets(study)
-    return study
+    return absolute_paths(study)
 
 
 def resolve_output(study: StudyConfig, output: str | Path | None) -> str:
@@ -190,11 +211,11 @@ def run_sweep(
     that holds another sweep, before any trial starts.
     """
     study = prepare_study(study, overrides)
+    # The files of the cheap datasets are read (and every budget checked) before Ray starts.
+    loaded = load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
     output = resolve_output(study, output)
-    record = layout.open_sweep_record(output, study.raw, resume)
+    record = layout.existing_sweep_record(output, resume)
     trials = study.trials()
-    log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
-             study.b_train, output)
 
     # Tune warns on every forced snapshot; with short rounds that is noise, not news.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -206,16 +227,17 @@ def run_sweep(
     from ray.tune.logger import JsonLoggerCallback
 
     from direct_ray.runtime.annotators import start_shared_team
+    from direct_ray.runtime.session import connect
 
-    own_session = not ray.is_initialized()
-    if own_session and address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    elif own_session:
-        from direct_ray.runtime.session import start_local_ray
-
-        start_local_ray(num_cpus)
+    # Nothing is written to the output before the session works.
+    initialized_here = not ray.is_initialized()
+    if initialized_here:
+        connect(address, num_cpus)
     annotators: list = []
     try:
+        record = record or layout.new_sweep_record(output, study.raw)
+        log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
+                 study.b_train, output)
         # The team names are stored with the sweep: a resumed sweep (whose trials get the
         # parameters stored at its first run) starts the same teams again.
         if "annotator_teams" not in record:
@@ -229,7 +251,9 @@ def run_sweep(
         bundle = {"CPU": study.resources.cpus_per_trial}
         if study.resources.gpus_per_trial:
             bundle["GPU"] = study.resources.gpus_per_trial
-        trainable = tune.with_resources(tune_trial, tune.PlacementGroupFactory([{}, bundle]))
+        # Each dataset is loaded once, here, and every trial reads it from the object store.
+        trainable = tune.with_parameters(tune_trial, datasets=put_datasets(study, loaded))
+        trainable = tune.with_resources(trainable, tune.PlacementGroupFactory([{}, bundle]))
         tune_dir = layout.join(output, layout.TUNE_DIR)
         if resume and tune.Tuner.can_restore(tune_dir):
             tuner = tune.Tuner.restore(tune_dir, trainable, resume_unfinished=True, resume_errored=True)
@@ -258,7 +282,7 @@ def run_sweep(
     finally:
         for actor in annotators:
             ray.kill(actor)
-        if own_session:
+        if initialized_here:
             ray.shutdown()
     failed = {TrialConfig.from_dict(r.config["trial"]).trial_id: str(r.error) for r in results if r.error is not None}
     completed = [t.trial_id for t in trials if layout.trial_complete(output, t)]
