@@ -192,6 +192,88 @@ def resolve_output(study: StudyConfig, output: str | Path | None) -> str:
     return output if layout.is_uri(output) else str(Path(output).expanduser().resolve())
 
 
+class PreflightError(RuntimeError):
+    """The sweep can never run as asked (no node fits a trial, files or output unreachable); one line per problem."""
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep would run on the current cluster, and what stands in its way."""
+
+    study: StudyConfig
+    output: str
+    trials: int
+    resources: dict  # what one trial reserves
+    at_once: int  # trials that fit on the cluster now
+    problems: list[str] = field(default_factory=list)  # the sweep cannot run
+    notes: list[str] = field(default_factory=list)  # worth knowing, not blocking
+
+    def describe(self) -> str:
+        """The text of ``--dry-run``."""
+        trials = self.study.trials()
+        lines = [
+            f"study {self.study.name!r}: {self.trials} trials, results -> {self.output}",
+            f"  each trial reserves {', '.join(f'{v:g} {k}' for k, v in self.resources.items())}; "
+            f"{self.at_once} can run at once on this cluster now",
+            *(f"  {t.trial_id}" for t in trials[:10]),
+            *([f"  ... and {len(trials) - 10} more"] if len(trials) > 10 else []),
+            *(f"note: {note}" for note in self.notes),
+            *(f"problem: {problem}" for problem in self.problems),
+            "no problem found" if not self.problems else f"{len(self.problems)} problem(s): the sweep would not start",
+        ]
+        return "\n".join(lines)
+
+
+def _plan(study: StudyConfig, output: str, started_here: bool) -> SweepPlan:
+    """Check the study against the connected cluster (resources, dataset files, output on every node)."""
+    import ray
+
+    from direct_ray.runtime import preflight
+
+    resources = {"CPU": study.resources.cpus_per_trial, "GPU": study.resources.gpus_per_trial}
+    fit = preflight.resource_problems(resources["CPU"], resources["GPU"], autoscaling=not started_here)
+    problems = [] if not started_here else fit
+    problems += preflight.dataset_problems(study.datasets)
+    problems += preflight.output_problems(output)
+    n_trials = len(study.trials())
+    return SweepPlan(study, output, n_trials, {k: v for k, v in resources.items() if v},
+                     trials_at_once(study, n_trials, ray.cluster_resources()) if not fit else 0,
+                     problems, fit if not started_here else [])
+
+
+def _connect(address: str | None, num_cpus: int | None) -> tuple[bool, bool]:
+    """(this process initialised Ray, it started the session itself) after joining or starting one."""
+    import ray
+
+    from direct_ray.runtime.session import connect
+
+    if ray.is_initialized():
+        return False, False
+    return True, connect(address, num_cpus)
+
+
+def dry_run(
+    study: StudyConfig | str | Path,
+    output: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    address: str | None = None,
+    num_cpus: int | None = None,
+) -> SweepPlan:
+    """What :func:`run_sweep` would run and every problem it would stop on, without starting a trial."""
+    import ray
+
+    study = prepare_study(study, overrides)
+    load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
+    output = resolve_output(study, output)
+    initialized_here, started_here = _connect(address, num_cpus)
+    try:
+        return _plan(study, output, started_here)
+    finally:
+        if initialized_here:
+            ray.shutdown()
+
+
 def run_sweep(
     study: StudyConfig | str | Path,
     output: str | Path | None = None,
@@ -207,8 +289,9 @@ def run_sweep(
     ``resume`` continues the sweep already there. Uses the running Ray session if there is
     one, else connects to ``address`` or starts a local session of ``num_cpus`` CPUs.
     Raises :class:`~direct_ray.config.ConfigError` (or ``ValueError``/``FileNotFoundError``)
-    for a bad study and :class:`~direct_ray.results.layout.SweepRecordError` for an output
-    that holds another sweep, before any trial starts.
+    for a bad study, :class:`~direct_ray.results.layout.SweepRecordError` for an output
+    that holds another sweep and :class:`PreflightError` for a sweep that could never run
+    (see :mod:`direct_ray.runtime.preflight`), before any trial starts.
     """
     study = prepare_study(study, overrides)
     # The files of the cheap datasets are read (and every budget checked) before Ray starts.
@@ -227,14 +310,16 @@ def run_sweep(
     from ray.tune.logger import JsonLoggerCallback
 
     from direct_ray.runtime.annotators import start_shared_team
-    from direct_ray.runtime.session import connect
 
-    # Nothing is written to the output before the session works.
-    initialized_here = not ray.is_initialized()
-    if initialized_here:
-        connect(address, num_cpus)
+    # Nothing is written to the output before the session works and the checks pass.
+    initialized_here, started_here = _connect(address, num_cpus)
     annotators: list = []
     try:
+        plan = _plan(study, output, started_here)
+        if plan.problems:
+            raise PreflightError("\n".join(plan.problems))
+        for note in plan.notes:
+            log.warning("note: %s", note)
         record = record or layout.new_sweep_record(output, study.raw)
         log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
                  study.b_train, output)
