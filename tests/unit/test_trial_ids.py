@@ -13,6 +13,7 @@ import pytest
 
 from direct_ray.config import StudyConfig
 from tests.paths import ROOT
+from tests.studies import grid, study
 
 DEFAULT_TRIAL_IDS = [
     'digits-k2_direct_bp1_clean_s0_f28660d7',
@@ -66,3 +67,36 @@ def test_default_study_trial_ids_are_unchanged():
 def test_every_shipped_study_keeps_its_trial_ids(name):
     ids = "\n".join(t.trial_id for t in StudyConfig.from_yaml(ROOT / "sweeps" / name).trials())
     assert hashlib.sha1(ids.encode()).hexdigest() == STUDY_ID_DIGESTS[name]
+
+
+def _odd_study() -> dict:
+    """Every optional field, with integers where floats are allowed (ids hash the numbers' types)."""
+    return study(
+        resources={"cpus_per_trial": 2, "gpus_per_trial": 1},
+        model={"kind": "resnet18", "pretrained": "w.pth", "epochs": 3, "lr": 1, "weight_decay": 0},
+        grid=grid(
+            dataset=[
+                {"kind": "cifar10", "num_classes": 2, "root": "/d", "download": False},
+                {"kind": "features", "path": "a/b.npz", "num_classes": 2},
+            ],
+            noise=[
+                {"model": "uniform", "rate": 0},
+                {"model": "minority_to_majority", "rates": [0, 0.25], "persistent": True},
+                {"model": "class_conditional", "matrix": [[1, 0], [0.5, 0.5]]},
+            ],
+        ),
+        budgets={"cifar10": {"rounds": 3}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "digest"),
+    [
+        (study(), "08b68d662224206d9faca96b1d1bb73333ebe759"),
+        (_odd_study(), "13a0ef8c5551915c48df4266b0415e15959a2845"),
+    ],
+    ids=["test-study", "every-option"],
+)
+def test_test_studies_keep_their_trial_ids(data, digest):
+    ids = "\n".join(t.trial_id for t in StudyConfig.from_dict(data).trials())
+    assert hashlib.sha1(ids.encode()).hexdigest() == digest
