@@ -125,7 +125,7 @@ def _finished_on_disk(config, output: str) -> bool:
     from direct_ray.results.schema import CURVES
     from direct_ray.results.write import filesystem, trial_file_path
 
-    fs, path = filesystem(trial_file_path(output, CURVES, config.dataset.name, config.strategy, config.trial_id))
+    fs, path = filesystem(trial_file_path(output, CURVES, config.dataset.name, str(config.strategy), config.trial_id))
     if fs.get_file_info(path).type != pafs.FileType.File:
         return False
     rounds = pq.read_table(path, columns=["round"], filesystem=fs)["round"].to_pylist()
@@ -134,6 +134,8 @@ def _finished_on_disk(config, output: str) -> bool:
 
 def _progress_callback(n_trials: int):
     from ray import tune
+
+    from direct_ray.config import TrialConfig
 
     class Progress(tune.Callback):
         """One line per finished round and per finished trial (Tune's own tables are too verbose)."""
@@ -144,7 +146,7 @@ def _progress_callback(n_trials: int):
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             print(
-                f"  {trial.config['trial']['strategy']:>14} {_trial_id(trial)}: round "
+                f"  {str(TrialConfig.from_dict(trial.config['trial']).strategy):>14} {_trial_id(trial)}: round "
                 f"{result['round']}/{result['rounds_total']} n_labeled={result['n_labeled']} "
                 f"balanced_accuracy={result['balanced_accuracy']:.3f}",
                 flush=True,

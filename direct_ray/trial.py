@@ -34,7 +34,7 @@ from typing import Callable, Optional
 import numpy as np
 import ray
 
-from direct_ray.config import ConfigError, TrialConfig
+from direct_ray.config import ConfigError, FaultPlan, TrialConfig
 from direct_ray.data import Dataset, load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.results.schema import CURVES, META_STUDY, META_TRIAL, META_VERSIONS, SELECTIONS
@@ -145,6 +145,8 @@ class TrialContext:
     # name of a running annotator team shared by the sweep's trials (runtime.annotators.
     # start_shared_team); None: the trial's process keeps a team of its own
     annotator_team: Optional[str] = None
+    # faults injected on purpose, for recovery tests (none by default)
+    faults: FaultPlan = field(default_factory=FaultPlan)
 
 
 def check_trial(config: TrialConfig, dataset: Dataset) -> None:
@@ -232,7 +234,7 @@ class _TrialRun:
         self.state = resume or TrialState(trial_id=config.trial_id)
         if self.state.pool is None:
             self.state.pool = PoolState.empty(len(dataset.y_train), self.num_classes)
-        self.needs_embeddings = strategy_class(config.strategy).needs_embeddings
+        self.needs_embeddings = strategy_class(config.strategy.name).needs_embeddings
 
     def run(self) -> TrialState:
         cfg = self.config
@@ -290,9 +292,9 @@ class _TrialRun:
             while len(team.annotators) < cfg.b_parallel:
                 team.annotators.append(AnnotatorActor.remote(len(team.annotators)))
             self.annotators = team.annotators[: cfg.b_parallel]
-        oracle = Oracle(cfg.noise, self.num_classes, cfg.seed, cfg.faults)
-        selector_args = (cfg.strategy, cfg.b_parallel, self.annotators, cfg.seed, [y_pool], oracle,
-                         self.state.strategy_state)
+        oracle = Oracle(cfg.noise, self.num_classes, cfg.seed, self.context.faults)
+        selector_args = (cfg.strategy.name, cfg.b_parallel, self.annotators, cfg.seed, [y_pool], oracle,
+                         self.state.strategy_state, cfg.strategy.options)
         if team.selector is None:
             team.selector = SelectionActor.remote(*selector_args)
             team.pool = PoolActor.remote(self.state.pool)
@@ -333,7 +335,7 @@ class _TrialRun:
             raise RuntimeError("the pool actor's record and the trial's checkpointed pool state differ")
 
     def _maybe_fault(self, round_: int) -> None:
-        faults = self.config.faults
+        faults = self.context.faults
         for kind, target in (("raise", faults.trial_raise_at_round), ("exit", faults.trial_exit_at_round)):
             if target != round_:
                 continue
@@ -426,7 +428,7 @@ class _TrialRun:
             "dataset": self.dataset.name,
             "num_classes": self.num_classes,
             "imbalance_ratio": float(self.dataset.imbalance_ratio),
-            "strategy": cfg.strategy,
+            "strategy": str(cfg.strategy),
             "seed": cfg.seed,
             "b_parallel": cfg.b_parallel,
             "b_train": cfg.b_train,
@@ -469,7 +471,7 @@ class _TrialRun:
                     table,
                     rows,
                     dataset=self.dataset.name,
-                    strategy=cfg.strategy,
+                    strategy=str(cfg.strategy),
                     trial_id=cfg.trial_id,
                     metadata=metadata,
                 )

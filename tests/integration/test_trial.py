@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import subprocess
 import sys
 from pathlib import Path
@@ -85,18 +86,19 @@ def test_same_seed_same_curve(clean_run, ray_session):
 def test_killed_trial_resumes_at_its_last_round_with_the_same_curve(clean_run, tmp_path):
     """A trial process killed mid-round (os._exit) is restarted from its checkpoint."""
     checkpoint = tmp_path / "ckpt"
-    cfg = make_config(faults=FaultPlan(trial_exit_at_round=2, marker_dir=str(tmp_path / "markers")))
+    cfg = make_config()
+    faults = FaultPlan(trial_exit_at_round=2, marker_dir=str(tmp_path / "markers"))
     script = (
         "import json, sys\n"
-        "from direct_ray.config import TrialConfig\n"
+        "from direct_ray.config import FaultPlan, TrialConfig\n"
         "from direct_ray.trial import TrialContext, run_trial\n"
         "import ray\n"
         "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
         f"run_trial(TrialConfig.from_dict(json.loads(sys.argv[1])), checkpoint_dir={str(checkpoint)!r},"
-        " context=TrialContext(verbose=False))\n"
+        " context=TrialContext(verbose=False, faults=FaultPlan(**json.loads(sys.argv[2]))))\n"
     )
     killed = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(cfg.to_dict())], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script, json.dumps(cfg.to_dict()), json.dumps(asdict(faults))], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert killed.returncode == 1, killed.stderr[-2000:]
     saved = TrialState.load(checkpoint)
@@ -110,8 +112,9 @@ def test_killed_trial_resumes_at_its_last_round_with_the_same_curve(clean_run, t
 
 def test_annotator_crash_is_retried_without_losing_or_repeating_labels(clean_run, tmp_path):
     markers = tmp_path / "markers"
-    cfg = make_config(faults=FaultPlan(annotator_exit_on_query=7, marker_dir=str(markers)))
-    state = run_trial(cfg, context=TrialContext(verbose=False))
+    cfg = make_config()
+    faults = FaultPlan(annotator_exit_on_query=7, marker_dir=str(markers))
+    state = run_trial(cfg, context=TrialContext(verbose=False, faults=faults))
     assert (markers / "annotator_exit.fired").exists(), "the fault did not fire"
     bought = [s["pool_index"] for s in state.selections]
     assert len(bought) == cfg.total_budget == len(set(bought))
@@ -187,9 +190,10 @@ def test_strategy_state_survives_a_restart(ray_session, tmp_path):
     """Cluster-Margin clusters once per trial; a resumed trial must reuse those clusters."""
     base = dict(strategy="cluster_margin", noise=NoiseConfig(), rounds=3)
     clean = run_trial(make_config(**base), context=TrialContext(verbose=False))
-    cfg = make_config(**base, faults=FaultPlan(trial_raise_at_round=2, marker_dir=str(tmp_path / "m")))
+    cfg = make_config(**base)
+    faulty = TrialContext(verbose=False, faults=FaultPlan(trial_raise_at_round=2, marker_dir=str(tmp_path / "m")))
     with pytest.raises(RuntimeError, match="injected fault"):
-        run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
+        run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=faulty)
     assert "clusters" in TrialState.load(tmp_path / "ckpt").strategy_state
     resumed = run_trial(cfg, checkpoint_dir=tmp_path / "ckpt", context=TrialContext(verbose=False))
     assert curve(resumed) == curve(clean)
