@@ -23,7 +23,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Optional, Sequence, Union
 
 import yaml
-from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from direct_ray.data import DatasetSpec
 from direct_ray.model_config import ModelConfig
@@ -99,7 +109,8 @@ class StrategySpec(Frozen):
     """
 
     name: str
-    label: _Label
+    # None only in the input: the label defaults to the name (filled in before validation).
+    label: _Label = Field(None, description="results label (letters, digits, . _ + -); defaults to the name")
 
     @model_validator(mode="before")
     @classmethod
@@ -174,27 +185,31 @@ def _name_to_entry(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+def _strategy_name(entry: Any) -> Any:
+    return entry.get("name") if isinstance(entry, Mapping) else getattr(entry, "name", None)
+
+
 def _strategy_entry() -> Any:
-    specs = _strategy_specs()
+    """The type of one strategy entry: the subclass of :class:`StrategySpec` its name picks."""
+    unknown = f"unknown strategy name; choose one of: {', '.join(STRATEGY_NAMES)}"
     return Annotated[
-        Union[specs],
-        Discriminator("name"),
-        BeforeValidator(_name_to_entry, json_schema_input_type=Union[Literal[STRATEGY_NAMES], Union[specs]]),
+        Union[tuple(Annotated[spec, Tag(name)] for name, spec in zip(STRATEGY_NAMES, _strategy_specs()))],
+        Discriminator(_strategy_name, custom_error_type="unknown_strategy", custom_error_message=unknown),
+        BeforeValidator(_name_to_entry, json_schema_input_type=Union[Literal[STRATEGY_NAMES], Union[_strategy_specs()]]),
     ]
 
 
 @functools.cache
-def _strategy_adapter():
-    from pydantic import TypeAdapter
-
+def _strategy_adapter() -> TypeAdapter:
     return TypeAdapter(_strategy_entry())
 
 
 def _skip_strategy_tag(loc: tuple) -> bool:
     """A strategy entry's location holds the tagged union's tag (the name): not a field."""
-    return len(loc) >= 2 and loc[-1] in STRATEGY_NAMES and (
-        loc[-2] == "strategy" or (isinstance(loc[-2], int) and len(loc) >= 3 and loc[-3] == "strategy")
-    )
+    if loc[-1] not in STRATEGY_NAMES:
+        return False
+    parent = loc[:-2] if len(loc) >= 2 and isinstance(loc[-2], int) else loc[:-1]
+    return parent in ((), ("strategy",), ("grid", "strategy"))
 
 
 # --- trials -------------------------------------------------------------------------------
@@ -279,11 +294,13 @@ def _listed(item: Any) -> Any:
 class Grid(Frozen):
     """The grid: every combination of these values is one trial."""
 
-    dataset: _listed(DatasetSpec)
-    strategy: _listed(_strategy_entry())
-    seed: _listed(Int(0)) = (0,)
-    b_parallel: _listed(Int(1)) = (1,)
-    noise: _listed(NoiseConfig) = (NoiseConfig(),)
+    dataset: _listed(DatasetSpec) = Field(description="datasets, each {kind, num_classes, ...}")
+    strategy: _listed(_strategy_entry()) = Field(
+        description="strategies: a name, or {name, label, <constructor options>}"
+    )
+    seed: _listed(Int(0)) = Field((0,), description="random seeds")
+    b_parallel: _listed(Int(1)) = Field((1,), description="parallel annotators (B_parallel)")
+    noise: _listed(NoiseConfig) = Field((NoiseConfig(),), description="annotator noise settings")
 
     @field_validator("dataset", "strategy", "seed", "b_parallel", "noise")
     @classmethod
@@ -325,18 +342,21 @@ class StudyFile(Frozen):
 
     model_config = ConfigDict(title="Study")
 
-    name: Annotated[str, Field(strict=True, pattern=r"^[^/\\ ]+$"), one_of("a non-empty string without spaces or slashes")]
-    description: str = ""
-    rounds: Int(0)
-    b_train: Int(1)
-    initial_size: Optional[Int(1)] = None
-    model: ModelConfig = ModelConfig()
-    resources: Resources = Resources()
-    grid: Grid
-    max_concurrent_trials: Optional[Int(1)] = None
-    max_failures: Int(0) = 2
-    # per-dataset-kind budgets, e.g. GALAXY's 1,000 x 40 for CIFAR-100 beside 100 x 50
-    budgets: dict[str, BudgetOverride] = {}
+    name: Annotated[
+        str, Field(strict=True, pattern=r"^[^/\\ ]+$"), one_of("a non-empty string without spaces or slashes")
+    ] = Field(description="study name (no spaces or slashes); results go to results/<name>/")
+    description: Annotated[str, Field(strict=True)] = Field("", description="free text: what the study is for")
+    rounds: Int(0) = Field(description="active-learning rounds after the initial batch")
+    b_train: Int(1) = Field(description="labels bought per round")
+    initial_size: Optional[Int(1)] = Field(None, description="labels of the initial random batch (default b_train)")
+    model: ModelConfig = Field(ModelConfig(), description="the classifier retrained every round")
+    resources: Resources = Field(Resources(), description="Ray resources reserved for each trial")
+    grid: Grid = Field(description="every combination of these values is one trial")
+    max_concurrent_trials: Optional[Int(1)] = Field(None, description="cap on trials running at once")
+    max_failures: Int(0) = Field(2, description="retries of a failed trial (resumed from its last round)")
+    budgets: dict[str, BudgetOverride] = Field(
+        {}, description="per dataset kind: rounds, b_train, initial_size overriding the top level"
+    )
 
     @model_validator(mode="after")
     def _budgets_name_grid_kinds(self) -> "StudyFile":
