@@ -1,8 +1,10 @@
 """Study parsing and validation: every error names its field; every shipped study parses."""
 
 import json
+import re
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from direct_ray.config import ConfigError, Resources, StrategySpec, StudyConfig, TrialConfig, apply_overrides
@@ -237,3 +239,9 @@ def test_configs_are_frozen_hashable_and_positional():
 def test_fault_plans_are_not_part_of_a_trial():
     trial = StudyConfig.from_dict(study()).trials()[0]
     assert "faults" not in trial.to_dict() and "faults" not in TrialConfig.model_fields
+
+
+def test_the_readme_study_parses():
+    readme = (ROOT / "README.md").read_text()
+    text = re.search(r"## Write a study\n\n```yaml\n(.*?)```", readme, re.S).group(1)
+    assert len(StudyConfig.from_dict(yaml.safe_load(text)).trials()) == 3 * 4 * 2 * 2 * 3
