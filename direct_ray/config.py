@@ -39,7 +39,7 @@ from direct_ray.data import DatasetSpec
 from direct_ray.model_config import ModelConfig
 from direct_ray.noise import NoiseConfig
 from direct_ray.strategies import STRATEGY_NAMES, strategy_class
-from direct_ray.validated import ConfigError, Frozen, Int, Number, Text, one_of, parse
+from direct_ray.validated import ConfigError, Frozen, Int, Number, Text, one_of, parse, union_tag
 
 __all__ = [
     "Budget",
@@ -148,7 +148,7 @@ class StrategySpec(Frozen):
     @classmethod
     def from_dict(cls, entry: str | Mapping[str, Any], where: str = "strategy") -> "StrategySpec":
         """Parse one ``grid.strategy`` entry (a name or a mapping); errors name the option."""
-        return parse(_strategy_adapter(), entry, where, skip=_skip_strategy_tag)
+        return parse(_strategy_adapter(), entry, where)
 
 
 class _StrategyOptions(StrategySpec):
@@ -185,16 +185,17 @@ def _name_to_entry(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
-def _strategy_name(entry: Any) -> Any:
-    return entry.get("name") if isinstance(entry, Mapping) else getattr(entry, "name", None)
+def _strategy_tag(entry: Any) -> str | None:
+    name = entry.get("name") if isinstance(entry, Mapping) else getattr(entry, "name", None)
+    return union_tag(name) if isinstance(name, str) else None
 
 
 def _strategy_entry() -> Any:
     """The type of one strategy entry: the subclass of :class:`StrategySpec` its name picks."""
     unknown = f"unknown strategy name; choose one of: {', '.join(STRATEGY_NAMES)}"
     return Annotated[
-        Union[tuple(Annotated[spec, Tag(name)] for name, spec in zip(STRATEGY_NAMES, _strategy_specs()))],
-        Discriminator(_strategy_name, custom_error_type="unknown_strategy", custom_error_message=unknown),
+        Union[tuple(Annotated[spec, Tag(union_tag(name))] for name, spec in zip(STRATEGY_NAMES, _strategy_specs()))],
+        Discriminator(_strategy_tag, custom_error_type="unknown_strategy", custom_error_message=unknown),
         BeforeValidator(_name_to_entry, json_schema_input_type=Union[Literal[STRATEGY_NAMES], Union[_strategy_specs()]]),
     ]
 
@@ -202,14 +203,6 @@ def _strategy_entry() -> Any:
 @functools.cache
 def _strategy_adapter() -> TypeAdapter:
     return TypeAdapter(_strategy_entry())
-
-
-def _skip_strategy_tag(loc: tuple) -> bool:
-    """A strategy entry's location holds the tagged union's tag (the name): not a field."""
-    if loc[-1] not in STRATEGY_NAMES:
-        return False
-    parent = loc[:-2] if len(loc) >= 2 and isinstance(loc[-2], int) else loc[:-1]
-    return parent in ((), ("strategy",), ("grid", "strategy"))
 
 
 # --- trials -------------------------------------------------------------------------------
@@ -271,7 +264,7 @@ class TrialConfig(Frozen):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialConfig":
-        return parse(cls, data, "trial", skip=_skip_strategy_tag)
+        return parse(cls, data, "trial")
 
 
 # --- the study file -----------------------------------------------------------------------
@@ -415,7 +408,7 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "StudyConfig":
-        study: StudyFile = parse(StudyFile, data, skip=_skip_strategy_tag)
+        study: StudyFile = parse(StudyFile, data)
         initial_size = study.b_train if study.initial_size is None else study.initial_size
         budgets = {}
         for kind, budget in study.budgets.items():

@@ -75,11 +75,19 @@ def one_of(what: str) -> WrapValidator:
     return WrapValidator(check)
 
 
-def _line(error: dict, where: str, skip: Callable[[tuple], bool]) -> str:
+# A discriminated union's tag shows in error locations; marked, it is left out of them.
+_TAG_MARK = ":"
+
+
+def union_tag(value: str) -> str:
+    """The tag of a discriminated union's member (see :func:`config_error`)."""
+    return _TAG_MARK + value
+
+
+def _line(error: dict, where: str) -> str:
     path = where
-    loc = tuple(error["loc"])
-    for i, part in enumerate(loc):
-        if skip(loc[: i + 1]):
+    for part in error["loc"]:
+        if isinstance(part, str) and part.startswith(_TAG_MARK):
             continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     kind = error["type"]
@@ -94,19 +102,16 @@ def _line(error: dict, where: str, skip: Callable[[tuple], bool]) -> str:
     return f"{path}: {message}" if path else message
 
 
-def config_error(err: ValidationError, where: str = "", skip: Callable[[tuple], bool] = lambda loc: False) -> ConfigError:
-    """``err`` as a :class:`ConfigError`, one line per error; locations are prefixed by ``where``.
-
-    ``skip(loc)`` drops location parts that are not fields (a tagged union's tag).
-    """
-    return ConfigError("\n".join(_line(e, where, skip) for e in err.errors()))
+def config_error(err: ValidationError, where: str = "") -> ConfigError:
+    """``err`` as a :class:`ConfigError`, one line per error; locations are prefixed by ``where``."""
+    return ConfigError("\n".join(_line(e, where) for e in err.errors()))
 
 
-def parse(schema: type[BaseModel] | TypeAdapter, data: Any, where: str = "", **skip: Any) -> Any:
-    """Validate ``data`` against a model or adapter; a failure is a :class:`ConfigError`."""
+def parse(schema: type[BaseModel] | TypeAdapter, data: Any, where: str = "") -> Any:
+    """Validate ``data`` against a model or adapter; a failure is a :class:`ConfigError` (see :func:`config_error`)."""
     try:
         if isinstance(schema, TypeAdapter):
             return schema.validate_python(data)
         return schema.model_validate(data)
     except ValidationError as err:
-        raise config_error(err, where, **skip) from None
+        raise config_error(err, where) from None
