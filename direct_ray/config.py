@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import hashlib
 import inspect
 import itertools
@@ -148,10 +147,12 @@ class StrategySpec(Frozen):
     @classmethod
     def from_dict(cls, entry: str | Mapping[str, Any], where: str = "strategy") -> "StrategySpec":
         """Parse one ``grid.strategy`` entry (a name or a mapping); errors name the option."""
-        return parse(_strategy_adapter(), entry, where)
+        return parse(_STRATEGY_ENTRY, entry, where)
 
 
 class _StrategyOptions(StrategySpec):
+    """The base of each strategy's spec: options must already have their annotated type."""
+
     model_config = ConfigDict(strict=True)
 
 
@@ -167,22 +168,18 @@ def _option_fields(cls: type) -> dict[str, tuple[Any, Any]]:
     return fields
 
 
-@functools.cache
-def _strategy_specs() -> tuple[type[StrategySpec], ...]:
-    return tuple(
-        create_model(
-            f"{strategy_class(name).__name__}Strategy",
-            __base__=_StrategyOptions,
-            __doc__=f"Strategy {name!r} and the options of {strategy_class(name).__name__}.",
-            name=(Literal[name], ...),
-            **_option_fields(strategy_class(name)),
-        )
-        for name in STRATEGY_NAMES
+def _spec_class(name: str) -> type[StrategySpec]:
+    cls = strategy_class(name)
+    return create_model(
+        f"{cls.__name__}Strategy",
+        __base__=_StrategyOptions,
+        __doc__=f"Strategy {name!r} and the options of {cls.__name__}.",
+        name=(Literal[name], ...),
+        **_option_fields(cls),
     )
 
 
-def _name_to_entry(value: Any) -> Any:
-    return {"name": value} if isinstance(value, str) else value
+_SPEC_CLASSES = tuple(_spec_class(name) for name in STRATEGY_NAMES)
 
 
 def _strategy_tag(entry: Any) -> str | None:
@@ -190,19 +187,20 @@ def _strategy_tag(entry: Any) -> str | None:
     return union_tag(name) if isinstance(name, str) else None
 
 
-def _strategy_entry() -> Any:
-    """The type of one strategy entry: the subclass of :class:`StrategySpec` its name picks."""
-    unknown = f"unknown strategy name; choose one of: {', '.join(STRATEGY_NAMES)}"
-    return Annotated[
-        Union[tuple(Annotated[spec, Tag(union_tag(name))] for name, spec in zip(STRATEGY_NAMES, _strategy_specs()))],
-        Discriminator(_strategy_tag, custom_error_type="unknown_strategy", custom_error_message=unknown),
-        BeforeValidator(_name_to_entry, json_schema_input_type=Union[Literal[STRATEGY_NAMES], Union[_strategy_specs()]]),
-    ]
-
-
-@functools.cache
-def _strategy_adapter() -> TypeAdapter:
-    return TypeAdapter(_strategy_entry())
+# One strategy entry: a name, or a mapping whose name picks the StrategySpec subclass.
+StrategyEntry = Annotated[
+    Union[tuple(Annotated[spec, Tag(union_tag(name))] for name, spec in zip(STRATEGY_NAMES, _SPEC_CLASSES))],
+    Discriminator(
+        _strategy_tag,
+        custom_error_type="unknown_strategy",
+        custom_error_message=f"unknown strategy name; choose one of: {', '.join(STRATEGY_NAMES)}",
+    ),
+    BeforeValidator(
+        lambda value: {"name": value} if isinstance(value, str) else value,
+        json_schema_input_type=Union[Literal[STRATEGY_NAMES], Union[_SPEC_CLASSES]],
+    ),
+]
+_STRATEGY_ENTRY = TypeAdapter(StrategyEntry)
 
 
 # --- trials -------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ class TrialConfig(Frozen):
 
     study: Text
     dataset: DatasetSpec
-    strategy: _strategy_entry()
+    strategy: StrategyEntry
     seed: Int(0)
     b_parallel: Int(1)
     noise: NoiseConfig
@@ -288,7 +286,7 @@ class Grid(Frozen):
     """The grid: every combination of these values is one trial."""
 
     dataset: _listed(DatasetSpec) = Field(description="datasets, each {kind, num_classes, ...}")
-    strategy: _listed(_strategy_entry()) = Field(
+    strategy: _listed(StrategyEntry) = Field(
         description="strategies: a name, or {name, label, <constructor options>}"
     )
     seed: _listed(Int(0)) = Field((0,), description="random seeds")
