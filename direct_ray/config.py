@@ -207,7 +207,12 @@ _STRATEGY_ENTRY = TypeAdapter(StrategyEntry)
 
 
 class TrialConfig(Frozen):
-    """Everything one active-learning trial needs; built from a study grid point."""
+    """Everything one active-learning trial needs; built from a study grid point.
+
+    ``strategy`` is a :class:`StrategySpec`; a strategy name or a study's mapping entry is
+    accepted in its place. ``to_dict`` (which ``trial_id`` hashes) writes the plain name for
+    a strategy without label or options, as before strategies took options.
+    """
 
     study: Text
     dataset: DatasetSpec
