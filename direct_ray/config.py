@@ -180,6 +180,8 @@ def _spec_class(name: str) -> type[StrategySpec]:
 
 
 _SPEC_CLASSES = tuple(_spec_class(name) for name in STRATEGY_NAMES)
+# Importable by name (direct_ray.config.BadgeStrategy), so that specs pickle by reference.
+globals().update({cls.__name__: cls for cls in _SPEC_CLASSES})
 
 
 def _strategy_tag(entry: Any) -> str | None:

@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 class Frozen(BaseModel):
     """An immutable, hashable config that refuses unknown keys (naming the allowed ones)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     def __init__(self, *args: Any, **data: Any) -> None:
         names = list(type(self).model_fields)

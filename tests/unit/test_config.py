@@ -1,6 +1,7 @@
 """Study parsing and validation: every error names its field; every shipped study parses."""
 
 import json
+import pickle
 import re
 
 import pytest
@@ -245,3 +246,9 @@ def test_the_readme_study_parses():
     readme = (ROOT / "README.md").read_text()
     text = re.search(r"## Write a study\n\n```yaml\n(.*?)```", readme, re.S).group(1)
     assert len(StudyConfig.from_dict(yaml.safe_load(text)).trials()) == 3 * 4 * 2 * 2 * 3
+
+
+def test_trials_pickle_with_their_strategy_options():
+    trial = _strategies("direct", {"name": "badge", "label": "b", "max_candidates": 7}).trials()[-1]
+    again = pickle.loads(pickle.dumps(trial))
+    assert again == trial and again.strategy.options == {"max_candidates": 7} and hash(again) == hash(trial)
