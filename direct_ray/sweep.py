@@ -122,8 +122,9 @@ def _progress_callback(n_trials: int):
             self.start = time.time()
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            log.debug("  %14s %s: round %s/%s n_labeled=%s balanced_accuracy=%.3f", trial.config["trial"]["strategy"],
-                      _trial_id(trial), result["round"], result["rounds_total"], result["n_labeled"],
+            config = TrialConfig.from_dict(trial.config["trial"])
+            log.debug("  %14s %s: round %s/%s n_labeled=%s balanced_accuracy=%.3f", str(config.strategy),
+                      config.trial_id, result["round"], result["rounds_total"], result["n_labeled"],
                       result["balanced_accuracy"])
 
         def on_trial_complete(self, iteration, trials, trial, **info):
@@ -143,7 +144,7 @@ def _trial_id(trial) -> str:
 def absolute_paths(study: StudyConfig) -> StudyConfig:
     """Make features paths absolute: trials run in other working directories (and on other nodes)."""
     datasets = tuple(
-        replace(d, path=str(Path(d.path).expanduser().resolve())) if d.path else d for d in study.datasets
+        d.model_copy(update={"path": str(Path(d.path).expanduser().resolve())}) if d.path else d for d in study.datasets
     )
     return replace(study, datasets=datasets)
 

@@ -123,7 +123,7 @@ class _Rounds:
 
     def __init__(self, config: TrialConfig, dataset: DatasetRefs, sweep_id: str, state: TrialState, team: TrialTeam) -> None:
         self.config, self.dataset, self.state, self.team, self.sweep_id = config, dataset, state, team, sweep_id
-        self.needs_embeddings = strategy_class(config.strategy).needs_embeddings
+        self.needs_embeddings = strategy_class(config.strategy.name).needs_embeddings
         self.effective_b_parallel = team.effective_b_parallel()
         # Round r's wall time is the span from round r-1's row to round r's row, so every
         # second (Ray calls, checkpoints, reports) is counted in exactly one round.

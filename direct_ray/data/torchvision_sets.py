@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 from torchvision import datasets
 
-
-class DatasetUnavailableError(RuntimeError):
-    """The dataset's files are not on disk (or are corrupted) and could not be downloaded."""
+from direct_ray.data.spec import DatasetUnavailableError
 
 
 def expected_files(kind: str, root: Path) -> tuple[list[Path], str]:

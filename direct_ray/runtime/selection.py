@@ -75,10 +75,11 @@ class Selector:
         truth: list,
         oracle: Oracle,
         strategy_state: dict | None = None,
+        strategy_options: dict | None = None,
     ) -> None:
         if len(annotators) < 1:
             raise ValueError("at least one annotator is needed")
-        self.strategy = make_strategy(strategy, b_parallel=b_parallel)
+        self.strategy = make_strategy(strategy, b_parallel=b_parallel, **(strategy_options or {}))
         self.strategy.set_state(dict(strategy_state or {}))
         self.annotators = annotators
         self.seed = seed

@@ -144,7 +144,8 @@ def trial_team(
                 actors.annotators.append(AnnotatorActor.options(scheduling_strategy=here).remote(len(actors.annotators)))
             annotators = actors.annotators[: config.b_parallel]
         oracle = Oracle(config.noise, num_classes, config.seed)
-        selector_args = (config.strategy, config.b_parallel, annotators, config.seed, [truth], oracle, strategy_state)
+        selector_args = (config.strategy.name, config.b_parallel, annotators, config.seed, [truth], oracle,
+                         strategy_state, config.strategy.options)
         if actors.selector is None:
             actors.selector = SelectionActor.options(scheduling_strategy=here).remote(*selector_args)
             actors.pool = PoolActor.options(scheduling_strategy=here).remote(pool)
