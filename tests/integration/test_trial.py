@@ -115,7 +115,7 @@ def test_annotator_crash_is_retried_without_losing_or_repeating_labels(clean_run
     markers = inject_faults(annotator_exit_on_query=7)
     cfg = make_config()
     state = run_trial(cfg, context=TrialContext())
-    assert (markers / "annotator_exit.fired").exists(), "the fault did not fire"
+    assert (markers / "annotator_exit_0.fired").exists(), "the fault did not fire"
     bought = [s["pool_index"] for s in state.selections]
     assert len(bought) == cfg.total_budget == len(set(bought))
     # Queries are keyed, not streamed, so the retried query got the same answer.
