@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from typing import Sequence
 
@@ -41,6 +42,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true", help="print the trials, what each reserves, how many run at "
                         "once on the cluster and every problem found, then stop without starting a trial")
     return parser.parse_args(argv)
+
+
+def resume_command(args: argparse.Namespace, output: str) -> str:
+    """The command that continues this sweep: the same study and settings, its output, ``--resume``."""
+    words = ["python", "-m", "direct_ray.sweep"]
+    if args.study != str(DEFAULT_STUDY):
+        words.append(args.study)
+    for override in args.overrides:
+        words += ["--set", override]
+    words += ["--output", output]
+    for option in ("address", "num_cpus"):
+        if getattr(args, option) is not None:
+            words += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    words += [flag for flag, on in (("--no-report", args.no_report), ("--verbose", args.verbose)) if on]
+    return shlex.join([*words, "--resume"])
 
 
 def configure_logging(verbose: bool) -> None:
@@ -91,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from direct_ray.config import ConfigError
     from direct_ray.data.spec import DatasetUnavailableError
     from direct_ray.results.layout import SweepRecordError, is_uri, join
-    from direct_ray.sweep import PreflightError, dry_run, run_sweep
+    from direct_ray.sweep import PreflightError, SweepInterrupted, dry_run, run_sweep
 
     user_errors = (ConfigError, SweepRecordError, PreflightError, DatasetUnavailableError, ValueError, FileNotFoundError)
     try:
@@ -101,11 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(plan.describe())
             return 2 if plan.problems else 0
         result = run_sweep(args.study, args.output, overrides=args.overrides, resume=args.resume,
-                           address=args.address, num_cpus=args.num_cpus)
+                           address=args.address, num_cpus=args.num_cpus, handle_signals=True)
     except user_errors as err:
         for line in str(err).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2
+    except SweepInterrupted as stop:
+        print(f"\n{stop}; the rounds written so far are kept. Continue with:\n  {resume_command(args, stop.output)}",
+              file=sys.stderr)
+        return stop.exit_status
     output = result.output
     print(f"\nresults: {output}\n  curves:     {join(output, 'curves')}\n  selections: {join(output, 'selections')}")
     if is_uri(output):

@@ -20,11 +20,13 @@ import platform
 import sys
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from direct_ray.config import StudyConfig, TrialConfig
+from direct_ray.interrupts import Interrupted, stop_on_signals
 from direct_ray.results import layout
 from direct_ray.results.schema import PROGRESS_COLUMNS
 from direct_ray.runtime.team import ActorCache, annotator_team_names, team_for_trial, trials_at_once
@@ -36,6 +38,15 @@ DEFAULT_STUDY = Path(__file__).resolve().parent.parent / "sweeps" / "default.yam
 # A Tune trainable process runs trial after trial (reuse_actors=True): it keeps its trial's
 # actors for the next one (see direct_ray.runtime.team). They end with the process.
 _TRAINABLE_ACTORS = ActorCache()
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A signal stopped the sweep; the trials that finished are on disk and ``resume`` continues it."""
+
+    def __init__(self, signum: int, exit_status: int, output: str, completed: int, trials: int) -> None:
+        super().__init__(f"interrupted: {completed} of {trials} trials complete")
+        self.signum, self.exit_status, self.output, self.completed, self.trials = (
+            signum, exit_status, output, completed, trials)
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,36 @@ def _plan(study: StudyConfig, output: str, started_here: bool) -> SweepPlan:
                      problems, fit if not started_here else [])
 
 
+@contextmanager
+def _quiet(logger: str):
+    """Only errors from ``logger`` for the ``with`` block."""
+    log_ = logging.getLogger(logger)
+    level = log_.level
+    log_.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log_.setLevel(level)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def check_same_study(stored: dict, given: dict) -> None:
+    """Refuse to resume a sweep with a study other than the one it stored, naming each key that differs."""
+    before, after = _flatten(stored), _flatten(given)
+    differ = [key for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+    if differ:
+        changes = "; ".join(f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in differ)
+        raise layout.SweepRecordError(
+            f"--resume continues the study stored in the output, but the study given differs ({changes}); "
+            "resume with the same study and --set values, or start a new sweep with another --output"
+        )
+
+
 def _connect(address: str | None, num_cpus: int | None) -> tuple[bool, bool]:
     """(this process initialised Ray, it started the session itself) after joining or starting one."""
     import ray
@@ -283,6 +324,7 @@ def run_sweep(
     resume: bool = False,
     address: str | None = None,
     num_cpus: int | None = None,
+    handle_signals: bool = False,
 ) -> SweepResult:
     """Run every trial of ``study`` (a :class:`StudyConfig` or a YAML path plus ``overrides``).
 
@@ -292,15 +334,23 @@ def run_sweep(
     Raises :class:`~direct_ray.config.ConfigError` (or ``ValueError``/``FileNotFoundError``)
     for a bad study, :class:`~direct_ray.results.layout.SweepRecordError` for an output
     that holds another sweep and :class:`PreflightError` for a sweep that could never run
-    (see :mod:`direct_ray.runtime.preflight`), before any trial starts.
+    (see :mod:`direct_ray.runtime.preflight`), before any trial starts. With
+    ``handle_signals`` (the command line), SIGINT and SIGTERM stop the sweep cleanly and
+    raise :class:`SweepInterrupted` (see :mod:`direct_ray.interrupts`).
     """
     study = prepare_study(study, overrides)
     # The files of the cheap datasets are read (and every budget checked) before Ray starts.
     loaded = load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
     output = resolve_output(study, output)
     record = layout.existing_sweep_record(output, resume)
+    if record is not None:
+        check_same_study(record["study"], study.raw)
     trials = study.trials()
 
+    # The command line handles Ctrl-C itself (direct_ray.interrupts): Tune's own handler would
+    # stop "gracefully" and then report every unfinished trial as missing its metrics.
+    if handle_signals:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     # Tune warns on every forced snapshot; with short rounds that is noise, not news.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's per-trial CSV and TensorBoard logs repeat what the Parquet curves hold and cost
@@ -316,60 +366,71 @@ def run_sweep(
     initialized_here, started_here = _connect(address, num_cpus)
     annotators: list = []
     try:
-        plan = _plan(study, output, started_here)
-        if plan.problems:
-            raise PreflightError("\n".join(plan.problems))
-        for note in plan.notes:
-            log.warning("note: %s", note)
-        record = record or layout.new_sweep_record(output, study.raw)
-        log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
-                 study.b_train, output)
-        # The team names are stored with the sweep: a resumed sweep (whose trials get the
-        # parameters stored at its first run) starts the same teams again.
-        if "annotator_teams" not in record:
-            concurrent = trials_at_once(study, len(trials), ray.cluster_resources())
-            record["annotator_teams"] = annotator_team_names(record["sweep_id"], concurrent)
-            layout.write_sweep_record(output, record)
-        for name in record["annotator_teams"]:
-            annotators += start_shared_team(name, max(study.b_parallels))
-        context = {"sweep_id": record["sweep_id"], "output": output, "study": study.raw,
-                   "versions": package_versions(), "annotator_teams": record["annotator_teams"]}
-        bundle = {"CPU": study.resources.cpus_per_trial}
-        if study.resources.gpus_per_trial:
-            bundle["GPU"] = study.resources.gpus_per_trial
-        # Each dataset is loaded once, here, and every trial reads it from the object store.
-        trainable = tune.with_parameters(tune_trial, datasets=put_datasets(study, loaded))
-        trainable = tune.with_resources(trainable, tune.PlacementGroupFactory([{}, bundle]))
-        tune_dir = layout.join(output, layout.TUNE_DIR)
-        if resume and tune.Tuner.can_restore(tune_dir):
-            tuner = tune.Tuner.restore(tune_dir, trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"trial": tune.grid_search([t.to_dict() for t in trials]), "context": context},
-                tune_config=tune.TuneConfig(
-                    max_concurrent_trials=study.max_concurrent_trials,
-                    reuse_actors=True,  # one trainable process per slot, not per trial
-                    trial_dirname_creator=_trial_id,
-                    trial_name_creator=_trial_id,
-                ),
-                run_config=tune.RunConfig(
-                    name=layout.TUNE_DIR,
-                    storage_path=output,
-                    failure_config=tune.FailureConfig(max_failures=study.max_failures),
-                    # Keeping 10 checkpoints bounds the disk and keeps Tune from forcing an
-                    # experiment snapshot every other round.
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=10),
-                    callbacks=[_progress_callback(len(trials)), JsonLoggerCallback()],
-                    verbose=0,
-                ),
-            )
-        results = tuner.fit()
+        with stop_on_signals() if handle_signals else nullcontext():
+            plan = _plan(study, output, started_here)
+            if plan.problems:
+                raise PreflightError("\n".join(plan.problems))
+            for note in plan.notes:
+                log.warning("note: %s", note)
+            record = record or layout.new_sweep_record(output, study.raw)
+            log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
+                     study.b_train, output)
+            # The team names are stored with the sweep: a resumed sweep (whose trials get the
+            # parameters stored at its first run) starts the same teams again.
+            if "annotator_teams" not in record:
+                concurrent = trials_at_once(study, len(trials), ray.cluster_resources())
+                record["annotator_teams"] = annotator_team_names(record["sweep_id"], concurrent)
+                layout.write_sweep_record(output, record)
+            for name in record["annotator_teams"]:
+                annotators += start_shared_team(name, max(study.b_parallels))
+            context = {"sweep_id": record["sweep_id"], "output": output, "study": study.raw,
+                       "versions": package_versions(), "annotator_teams": record["annotator_teams"]}
+            bundle = {"CPU": study.resources.cpus_per_trial}
+            if study.resources.gpus_per_trial:
+                bundle["GPU"] = study.resources.gpus_per_trial
+            # Each dataset is loaded once, here, and every trial reads it from the object store.
+            trainable = tune.with_parameters(tune_trial, datasets=put_datasets(study, loaded))
+            trainable = tune.with_resources(trainable, tune.PlacementGroupFactory([{}, bundle]))
+            tune_dir = layout.join(output, layout.TUNE_DIR)
+            if resume and tune.Tuner.can_restore(tune_dir):
+                # Restoring, Tune reports every trial that had not started as "missing metrics";
+                # the Parquet files, not Tune's logs, say what is done.
+                with _quiet("ray.tune.analysis.experiment_analysis"):
+                    tuner = tune.Tuner.restore(tune_dir, trainable, resume_unfinished=True, resume_errored=True)
+            else:
+                tuner = tune.Tuner(
+                    trainable,
+                    param_space={"trial": tune.grid_search([t.to_dict() for t in trials]), "context": context},
+                    tune_config=tune.TuneConfig(
+                        max_concurrent_trials=study.max_concurrent_trials,
+                        reuse_actors=True,  # one trainable process per slot, not per trial
+                        trial_dirname_creator=_trial_id,
+                        trial_name_creator=_trial_id,
+                    ),
+                    run_config=tune.RunConfig(
+                        name=layout.TUNE_DIR,
+                        storage_path=output,
+                        failure_config=tune.FailureConfig(max_failures=study.max_failures),
+                        # Keeping 10 checkpoints bounds the disk and keeps Tune from forcing an
+                        # experiment snapshot every other round.
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=10),
+                        callbacks=[_progress_callback(len(trials)), JsonLoggerCallback()],
+                        verbose=0,
+                    ),
+                )
+            results = tuner.fit()
+    except Interrupted as stop:
+        interrupted = stop
+    else:
+        interrupted = None
     finally:
         for actor in annotators:
             ray.kill(actor)
         if initialized_here:
             ray.shutdown()
+    if interrupted is not None:
+        done = sum(layout.trial_complete(output, t) for t in trials)
+        raise SweepInterrupted(interrupted.signum, interrupted.exit_status, output, done, len(trials)) from None
     failed = {TrialConfig.from_dict(r.config["trial"]).trial_id: str(r.error) for r in results if r.error is not None}
     completed = [t.trial_id for t in trials if layout.trial_complete(output, t)]
     return SweepResult(output, record["sweep_id"], len(trials), completed, failed)
