@@ -548,3 +548,62 @@ def test_galaxy_every_query_is_one_the_rules_allow(seed):
         return True
 
     assert any(consistent(k0) for k0 in range(K))
+
+
+# --------------------------------------------------------------------------------------------
+# Baselines: each one's defining rule, through select
+# --------------------------------------------------------------------------------------------
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(p)).sum(axis=1)
+
+
+@pytest.mark.parametrize(
+    "name, priority",
+    [
+        ("confidence", lambda p: -p.max(axis=1)),  # least confident first
+        ("margin", lambda p: -np.diff(np.sort(p, axis=1)[:, -2:], axis=1)[:, 0]),  # smallest top1 - top2
+        ("entropy", entropy),  # highest entropy first
+        ("mlp", lambda p: 1 - p[:, -1]),  # most likely minority (not the last, majority class)
+    ],
+)
+def test_uncertainty_baselines_buy_the_highest_priority_unlabeled_first(name, priority):
+    """Least confidence, margin, entropy and most-likely-positive buy the unlabeled examples
+    in decreasing order of their defining score, computed here with plain numpy.
+
+    300 examples with continuous probabilities (no ties), 60 already labeled, budget 40 in
+    calls of at most 7: the concatenated calls are the top 40 by that score, in order.
+    """
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3), size=300)
+    truth = rng.integers(0, 3, 300)
+    observed = np.full(300, -1)
+    observed[rng.choice(300, 60, replace=False)] = 0
+    recorder = Recorder(truth)
+    make_strategy(name, b_parallel=7).select(probs, observed, 40, recorder, np.random.default_rng(0))
+    unlabeled = np.flatnonzero(observed == -1)
+    expected = unlabeled[np.argsort(-priority(probs)[unlabeled], kind="stable")[:40]]
+    assert max(c.size for c in recorder.calls) <= 7
+    np.testing.assert_array_equal(np.concatenate(recorder.calls), expected)
+
+
+def test_random_baseline_buys_uniformly_from_the_unlabeled_pool():
+    """Random sampling buys each unlabeled example with the same probability, b / U.
+
+    12 examples, 2 labeled, budget 3: each of the 10 others is bought with probability 0.3,
+    180 times in 600 seeds (sd about 11); bound 120-240. Labeled examples never.
+    """
+    n = 12
+    observed = np.full(n, -1)
+    observed[[4, 9]] = 1
+    counts = np.zeros(n, dtype=int)
+    for seed in range(600):
+        recorder = Recorder(np.zeros(n, dtype=np.int64))
+        make_strategy("random", b_parallel=2).select(
+            np.full((n, 2), 0.5), observed, 3, recorder, np.random.default_rng(seed)
+        )
+        counts[np.concatenate(recorder.calls)] += 1
+    assert counts[[4, 9]].sum() == 0
+    free = counts[observed == -1]
+    assert free.min() >= 120 and free.max() <= 240, free
