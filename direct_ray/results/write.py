@@ -96,6 +96,10 @@ class TrialWriter:
             lambda: [write_trial_table(self.output, table, rows, **where) for table, rows in tables]
         )
 
+    def flush(self) -> None:
+        """Wait for the pending write, if any; re-raises its error."""
+        self._wait()
+
     def _wait(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
