@@ -204,6 +204,9 @@ class TrialWriter:
                 with contextlib.suppress(OSError):
                     fs.delete_file(tmp)
                 raise
+            for stale in self._temporaries(table):
+                with contextlib.suppress(OSError):
+                    fs.delete_file(stale)
 
     def _round_files(self, table: str) -> list[str]:
         """This trial's round files of ``table``, newest round first."""
@@ -214,6 +217,19 @@ class TrialWriter:
             if info.type == pafs.FileType.File and trial_id == self.trial_id and round_ is not None:
                 found.append((round_, info.path))
         return [path for _, path in sorted(found, reverse=True)]
+
+    def _temporaries(self, table: str) -> list[str]:
+        """This trial's temporary files of ``table`` left by a writer that was killed mid-write."""
+        fs, directory = self._dir(table)
+        found = []
+        for info in fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True)):
+            name = info.base_name
+            if info.type != pafs.FileType.File or not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            target = name[1:].rsplit(".", 2)[0]  # ".<target>.<hex>.tmp" -> "<target>"
+            if parse_file_name(target)[0] == self.trial_id:
+                found.append(info.path)
+        return found
 
     def flush(self) -> None:
         """Wait for the pending write, if any; re-raises its error."""

@@ -121,9 +121,15 @@ def test_each_round_writes_only_its_own_rows_then_finishing_leaves_one_file_per_
             seen = files
             assert _visible(tmp_path) == _expected(_upto(curve, r), _upto(selections, r))
             assert not trial_complete(tmp_path, _Config)
+        # temporaries left by a writer killed mid-write: this trial's go when it finishes, others' stay
+        folder = tmp_path / "curves" / "dataset=d-k2" / "strategy=direct"
+        for name in ("t1.round-00002.parquet", "t1.parquet", "t10.parquet", "t1.x.round-00001.parquet"):
+            (folder / f".{name}.0123abcd.tmp").write_bytes(b"half")
         writer.finish(curve, selections)
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert files == ["curves/dataset=d-k2/strategy=direct/t1.parquet",
+    assert files == ["curves/dataset=d-k2/strategy=direct/.t1.x.round-00001.parquet.0123abcd.tmp",
+                     "curves/dataset=d-k2/strategy=direct/.t10.parquet.0123abcd.tmp",
+                     "curves/dataset=d-k2/strategy=direct/t1.parquet",
                      "selections/dataset=d-k2/strategy=direct/t1.parquet"]
     assert _visible(tmp_path) == _expected(curve, selections)
     assert trial_complete(tmp_path, _Config)
