@@ -129,13 +129,17 @@ class TrialWriter:
         self.output = output
         self.dataset, self.strategy, self.trial_id, self.metadata = dataset, strategy, trial_id, metadata
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") if output is not None else None
+        # One filesystem for all of the trial's files; paths below are inside it.
+        self._fs, self._root = filesystem(output) if output is not None else (None, "")
+        if output is not None:
+            self._trial_file(CURVES)  # refuse names that cannot be paths before the trial starts
         self._pending: Future | None = None
         self._handed = {table: 0 for table in TABLES}  # rows handed over so far, per table
         self._last_round = -1
         self._extra: dict = {}  # metadata keys the latest submit added
 
-    def _dir(self, table: str) -> tuple[pafs.FileSystem, str]:
-        return filesystem(partition_dir(self.output, table, self.dataset, self.strategy))
+    def _trial_file(self, table: str) -> str:
+        return trial_file_path(self._root, table, self.dataset, self.strategy, self.trial_id)
 
     def submit(
         self, curve: Sequence[Mapping[str, Any]], selections: Sequence[Mapping[str, Any]], metadata: Mapping | None = None
@@ -167,15 +171,15 @@ class TrialWriter:
         self._pending = self._pool.submit(self._write_rounds, new, first, {**self.metadata, **self._extra})
 
     def _write_rounds(self, new: Mapping[str, list], first: bool, metadata: Mapping) -> None:
+        fs = self._fs
         if first:
             for table in TABLES:
-                fs, path = filesystem(trial_file_path(self.output, table, self.dataset, self.strategy, self.trial_id))
+                path = self._trial_file(table)
                 if fs.get_file_info(path).type == pafs.FileType.File:
                     _delete(fs, path)
         for table, rows in new.items():
             for round_, group in groupby(rows, key=lambda row: row["round"]):
-                fs, path = filesystem(
-                    round_file_path(self.output, table, self.dataset, self.strategy, self.trial_id, round_))
+                path = round_file_path(self._root, table, self.dataset, self.strategy, self.trial_id, round_)
                 _write_atomically(fs, path, _with_metadata(table, list(group), metadata))
 
     def finish(
@@ -193,8 +197,9 @@ class TrialWriter:
         if metadata is not None:
             self._extra = dict(metadata)
         merged = {**self.metadata, **self._extra}
+        fs = self._fs
         for table, rows in ((SELECTIONS, selections), (CURVES, curve)):
-            fs, path = filesystem(trial_file_path(self.output, table, self.dataset, self.strategy, self.trial_id))
+            path = self._trial_file(table)
             tmp = _stage(fs, path, _with_metadata(table, list(rows), merged))
             try:
                 for old in self._round_files(table):
@@ -208,11 +213,14 @@ class TrialWriter:
                 with contextlib.suppress(OSError):
                     fs.delete_file(stale)
 
+    def _listing(self, table: str) -> list[pafs.FileInfo]:
+        directory = partition_dir(self._root, table, self.dataset, self.strategy)
+        return self._fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+
     def _round_files(self, table: str) -> list[str]:
         """This trial's round files of ``table``, newest round first."""
-        fs, directory = self._dir(table)
         found = []
-        for info in fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True)):
+        for info in self._listing(table):
             trial_id, round_ = parse_file_name(info.base_name)
             if info.type == pafs.FileType.File and trial_id == self.trial_id and round_ is not None:
                 found.append((round_, info.path))
@@ -220,9 +228,8 @@ class TrialWriter:
 
     def _temporaries(self, table: str) -> list[str]:
         """This trial's temporary files of ``table`` left by a writer that was killed mid-write."""
-        fs, directory = self._dir(table)
         found = []
-        for info in fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True)):
+        for info in self._listing(table):
             name = info.base_name
             if info.type != pafs.FileType.File or not (name.startswith(".") and name.endswith(".tmp")):
                 continue
