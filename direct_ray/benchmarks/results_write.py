@@ -56,7 +56,7 @@ def curve_row(round_: int, labels: int, classes: int, rng: np.random.Generator) 
         "accuracy": acc, "worst_class_accuracy": acc / 2, "minority_accuracy": acc, "train_seconds": 60.0,
         "score_seconds": 5.0, "select_seconds": 2.0, "effective_b_parallel": 5, "n_minority_labels": n // 2,
         "per_class_accuracy": rng.uniform(0, 1, classes).tolist(), "round_seconds": 70.0, "model": "resnet18",
-        "noise_config": json.dumps({"model": "none"}),
+        "noise_config": json.dumps({"model": "none"}), "device": "cuda:NVIDIA H200",
     }
 
 

@@ -221,3 +221,11 @@ def test_round_file_names_parse_back():
     assert parse_file_name("a.round-x.parquet") == ("a.round-x", None)
     with pytest.raises(ValueError, match="round file name"):
         trial_file_path("out", SELECTIONS, "d", "s", "a.round-1")
+
+
+def test_the_write_benchmark_runs_on_the_current_schema(tmp_path):
+    from direct_ray.benchmarks import results_write
+
+    result = results_write.run(tmp_path, rounds=2, labels=10, classes=3)
+    assert (result["curve_rows"], result["selection_rows"], result["files_on_disk"]) == (3, 30, 2)
+    assert read_table(tmp_path, SELECTIONS).num_rows == 30
