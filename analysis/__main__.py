@@ -35,6 +35,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _local_dir(text: str) -> Path:
+    if "://" in text:
+        raise argparse.ArgumentTypeError(f"the report is written locally; give a local directory, not {text!r}")
+    return Path(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m analysis",
@@ -50,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the sweep's output (the one holding curves/): a local directory or a URI such as "
                         "s3://bucket/prefix (pyarrow's options may follow as a query, e.g. "
                         "?endpoint_override=host:9000&scheme=http)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+    p.add_argument("--out", type=_local_dir, default=None, metavar="DIR",
                    help="local directory for report.md, the CSVs and the PNGs (default: RESULTS_DIR/report for "
                         "a local directory, ./report-<name> for a URI)")
     p.add_argument("--strict", action="store_true",

@@ -165,6 +165,8 @@ def build_report(
     written. Returns the path of ``report.md``. Raises
     :class:`direct_ray.results.read.ResultsError` for unusable results.
     """
+    if out_dir is not None and is_uri(out_dir):
+        raise ValueError(f"the report is written locally; out_dir must be a local directory, not {out_dir}")
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(results_dir)
     fractions = sorted({float(f) for f in fractions})
     if not fractions or any(not 0 < f <= 1 for f in fractions):

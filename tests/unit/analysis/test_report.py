@@ -165,6 +165,21 @@ def test_strict_makes_any_unreadable_file_an_error(tmp_path):
     assert not (root / "report").exists()
 
 
+def test_out_must_be_local(study):
+    done = _cli(str(study), "--out", "s3://bucket/report")
+    assert done.returncode == 2 and "give a local directory" in done.stderr
+    with pytest.raises(ValueError, match="local directory"):
+        build_report(study, "s3://bucket/report", figures=False)
+
+
+def test_default_output_for_a_uri_is_local(study, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = build_report(f"file://{study}", figures=False)
+    assert path == Path(f"report-{study.name}") / "report.md"
+    assert (tmp_path / path).is_file()
+    assert f"Read from `file://{study}`" in (tmp_path / path).read_text()
+
+
 def test_cli_help():
     done = _cli("--help")
     assert done.returncode == 0
