@@ -115,6 +115,7 @@ def run_trial(
                     annotator_team=context.annotator_team, cache=actor_cache) as team, writer:
         _Rounds(config, dataset, context.sweep_id, state, team).run(checkpoint_dir, writer, on_round)
         team.verify(state.pool)
+        writer.finish(state.curve, state.selections)
     return state
 
 
