@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from direct_ray.results.schema import (
     CURVES,
     FILE_SCHEMAS,
+    META_CLASSES,
     META_SCHEMA_VERSION,
     META_STUDY,
     META_TABLE,
@@ -170,8 +171,9 @@ def _decode(value: bytes) -> Any:
 def read_study_metadata(results_dir: Path | str, table: str = CURVES) -> dict:
     """The study, versions and per-trial configurations stored in the files' metadata.
 
-    Returns ``{"study": ..., "versions": ..., "trials": {trial_id: config}, "n_files": N,
-    "disagreements": {key: number of distinct values}}``. ``study`` and ``versions`` are the
+    Returns ``{"study": ..., "versions": ..., "trials": {trial_id: config}, "classes":
+    {trial_id: study class of each original class}, "n_files": N, "disagreements": {key:
+    number of distinct values}}``. ``study`` and ``versions`` are the
     values most files carry (``None`` if none carries one); ``disagreements`` lists the keys
     whose value differs between files (e.g. a study resumed with another package version),
     so that a report can say so instead of hiding it.
@@ -179,6 +181,7 @@ def read_study_metadata(results_dir: Path | str, table: str = CURVES) -> dict:
     _, checked = _checked_files(results_dir, table)
     values: dict[str, Counter] = {META_STUDY: Counter(), META_VERSIONS: Counter()}
     trials: dict[str, Any] = {}
+    classes: dict[str, Any] = {}
     for path, schema in checked:
         meta = schema.metadata or {}
         for key, counter in values.items():
@@ -186,11 +189,14 @@ def read_study_metadata(results_dir: Path | str, table: str = CURVES) -> dict:
                 counter[meta[key.encode()]] += 1
         if META_TRIAL.encode() in meta:
             trials[path.stem] = _decode(meta[META_TRIAL.encode()])
+        if META_CLASSES.encode() in meta:
+            classes[path.stem] = _decode(meta[META_CLASSES.encode()])
     chosen = {key: _decode(c.most_common(1)[0][0]) if c else None for key, c in values.items()}
     return {
         "study": chosen[META_STUDY],
         "versions": chosen[META_VERSIONS],
         "trials": trials,
+        "classes": classes,
         "n_files": len(checked),
         "disagreements": {
             name: len(values[key])
