@@ -65,7 +65,7 @@ class DatasetSpec(Frozen):
     @model_validator(mode="after")
     def _fits_the_kind(self) -> "DatasetSpec":
         known = KNOWN_CLASSES.get(self.kind)
-        if known is not None and self.num_classes is not None and self.num_classes > known:
+        if known is not None and self.num_classes > known:
             raise ValueError(f"num_classes={self.num_classes} exceeds the {known} classes of {self.kind}")
         if self.kind == "features" and self.path is None:
             raise ValueError("path: kind 'features' needs path, the .npz file (x_train, y_train, x_test, y_test)")
