@@ -10,8 +10,9 @@ not follow the paper's order (scikit-learn's ``make_classification(weights=[0.9,
 makes class 0 the common one), so after the construction the largest class of the training
 split is moved to K-1 when it is not there already, the others keeping their order
 (:func:`majority_last`). :func:`class_map` gives the whole mapping, original label -> study
-label, which the results record. In the paper's six settings and for the digits the merged
-class is already the largest, so their labels are the construction's.
+label, which the results record. In the paper's six settings, CIFAR and the digits with
+K <= 9 the merged class is already the largest, so their labels are the construction's;
+SVHN with K = 9 or 10 and the digits with K = 10 are relabelled.
 
 Imbalance ratio gamma: **the largest minority class over the majority class**, computed as
 the second-largest class count over the largest. Every row of Table 1 is reproduced by this
