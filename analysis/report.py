@@ -44,6 +44,7 @@ def _what_was_run(meta: Mapping, groups: Groups, curves: Sequence[TrialCurve]) -
         f"- Datasets: {', '.join(sorted({s.dataset for s in settings}))}; strategies: {', '.join(strategies(groups))}; "
         f"b_parallel: {', '.join(str(b) for b in sorted({m.b_parallel for m in methods}))}.",
         f"- Noise settings: {', '.join(sorted({s.noise_label for s in settings}))}.",
+        *_class_lines(meta.get("classes", {}), curves),
     ]
     for key in ("rounds", "b_train", "initial_size"):
         if key in study:
@@ -67,6 +68,32 @@ def _what_was_run(meta: Mapping, groups: Groups, curves: Sequence[TrialCurve]) -
         text += "\n\nThe study configuration stored in the results:\n\n```yaml\n" + yaml.safe_dump(
             dict(study), sort_keys=False, default_flow_style=None).rstrip() + "\n```"
     return text
+
+
+def _class_lines(classes: Mapping[str, object], curves: Sequence[TrialCurve]) -> list[str]:
+    """One line per dataset: which original classes became which study class (class K-1 is the majority)."""
+    by_dataset: dict[str, list] = {}
+    for curve in curves:
+        if isinstance(classes.get(curve.trial_id), list):
+            by_dataset.setdefault(curve.setting.dataset, classes[curve.trial_id])
+    lines = []
+    for dataset, mapping in sorted(by_dataset.items()):
+        k = max(mapping) + 1
+        parts = [f"{c}{' (majority)' if c == k - 1 else ''} <- {_runs([o for o, s in enumerate(mapping) if s == c])}"
+                 for c in range(k)]
+        lines.append(f"- Classes of {dataset} (study class <- original classes): {'; '.join(parts)}.")
+    return lines
+
+
+def _runs(values: Sequence[int]) -> str:
+    """Sorted integers as runs: ``[0, 2, 3, 4]`` -> ``0, 2-4``."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def _count(n: int, noun: str) -> str:

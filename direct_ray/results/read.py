@@ -33,6 +33,7 @@ from direct_ray.results.layout import filesystem, is_uri, parse_file_name
 from direct_ray.results.schema import (
     CURVES,
     FILE_SCHEMAS,
+    META_CLASSES,
     META_SCHEMA_VERSION,
     META_STUDY,
     META_TABLE,
@@ -259,7 +260,7 @@ def _metadata(files: list[_File]) -> dict:
         meta = file.schema.metadata or {}
         trial_id, _ = parse_file_name(file.parts[-1])
         seen = per_trial.setdefault(trial_id, {})
-        for key in (META_STUDY, META_VERSIONS, META_TRIAL):
+        for key in (META_STUDY, META_VERSIONS, META_TRIAL, META_CLASSES):
             if key.encode() in meta and key not in seen:
                 seen[key] = meta[key.encode()]
     values = {key: Counter(t[key] for t in per_trial.values() if key in t) for key in (META_STUDY, META_VERSIONS)}
@@ -268,6 +269,7 @@ def _metadata(files: list[_File]) -> dict:
         "study": chosen[META_STUDY],
         "versions": chosen[META_VERSIONS],
         "trials": {trial_id: _decode(t[META_TRIAL]) for trial_id, t in per_trial.items() if META_TRIAL in t},
+        "classes": {trial_id: _decode(t[META_CLASSES]) for trial_id, t in per_trial.items() if META_CLASSES in t},
         "n_files": len(files),
         "disagreements": {
             name: len(values[key])
@@ -318,8 +320,9 @@ def read_curves(results_dir: Path | str):
 def read_study_metadata(results_dir: Path | str, table: str = CURVES) -> dict:
     """The study, versions and per-trial configurations stored in the files' metadata.
 
-    Returns ``{"study": ..., "versions": ..., "trials": {trial_id: config}, "n_files": N,
-    "disagreements": {key: number of distinct values}}``. ``study`` and ``versions`` are the
+    Returns ``{"study": ..., "versions": ..., "trials": {trial_id: config}, "classes":
+    {trial_id: study class of each original class}, "n_files": N, "disagreements": {key:
+    number of distinct values}}``. ``study`` and ``versions`` are the
     values most trials carry (``None`` if none carries one); ``disagreements`` lists the keys
     whose value differs between trials (e.g. a study resumed with another package version),
     so that a report can say so instead of hiding it. Reads only the files' footers.

@@ -31,6 +31,9 @@ META_STUDY = "direct_ray.study"  # the study configuration, JSON
 META_TRIAL = "direct_ray.trial"  # this trial's configuration, JSON
 META_VERSIONS = "direct_ray.versions"  # package versions, JSON
 META_RUNTIME = "direct_ray.runtime"  # where the trial trained: device, torch and CUDA versions, JSON
+# The dataset's study class of each original class, a JSON list indexed by the original label:
+# [1, 0] means original class 0 became study class 1 (the majority) and original 1 became 0.
+META_CLASSES = "direct_ray.classes"
 
 CURVES = "curves"
 SELECTIONS = "selections"

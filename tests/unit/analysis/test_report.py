@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,20 @@ def test_cli_help():
     assert done.returncode == 0
     assert "RESULTS_DIR" in done.stdout and "--out" in done.stdout and "--budget" in done.stdout
     assert "--strict" in done.stdout and "s3://" in done.stdout
+
+
+def test_what_was_run_names_each_datasets_classes(tmp_path):
+    import pyarrow.parquet as pq
+
+    from direct_ray.results.schema import META_CLASSES
+
+    mappings = {"features-skl-k2": [1, 0], "cifar100-k2": [0] + [1] * 99}
+    for dataset, mapping in mappings.items():
+        path = write_trial(tmp_path, strategy="random", seed=0, n_labeled=[10, 20], balanced_accuracy=[0.5, 0.6],
+                           dataset=dataset)
+        table = pq.read_table(path)
+        pq.write_table(table.replace_schema_metadata({**table.schema.metadata, META_CLASSES: json.dumps(mapping)}),
+                       path)
+    text = build_report(tmp_path, figures=False).read_text()
+    assert "- Classes of cifar100-k2 (study class <- original classes): 0 <- 0; 1 (majority) <- 1-99." in text
+    assert "- Classes of features-skl-k2 (study class <- original classes): 0 <- 1; 1 (majority) <- 0." in text
