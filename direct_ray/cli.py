@@ -59,15 +59,22 @@ def resume_command(args: argparse.Namespace, output: str) -> str:
     return shlex.join([*words, "--resume"])
 
 
+class _Stdout(logging.Handler):
+    """Plain lines on whatever ``sys.stdout`` is when they are logged (the live progress line redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stdout, flush=True)
+
+
 def configure_logging(verbose: bool) -> None:
-    """Send the ``direct_ray`` logger to stdout, plain lines; per-round lines only when ``verbose``."""
+    """Send the ``direct_ray`` logger to stdout, plain lines; per-trial and per-round lines only when ``verbose``."""
     logger = logging.getLogger("direct_ray")
-    if not any(getattr(h, "direct_ray_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler.direct_ray_cli = True
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in [h for h in logger.handlers if isinstance(h, _Stdout)]:
+        logger.removeHandler(handler)
+    handler = _Stdout(logging.DEBUG if verbose else logging.INFO)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
     logger.propagate = False
 
 
@@ -117,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(plan.describe())
             return 2 if plan.problems else 0
         result = run_sweep(args.study, args.output, overrides=args.overrides, resume=args.resume,
-                           address=args.address, num_cpus=args.num_cpus, handle_signals=True)
+                           address=args.address, num_cpus=args.num_cpus, handle_signals=True, live_progress=True)
     except user_errors as err:
         for line in str(err).splitlines():
             print(f"error: {line}", file=sys.stderr)

@@ -32,12 +32,16 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into :class:`Interrupted` for the ``with`` block (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def stop_on_signals() -> Iterator[list[int]]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` for the ``with`` block (main thread only).
+
+    Yields the list of signals received. Ray's blocking calls may turn the exception raised
+    in their C code into a plain ``KeyboardInterrupt``: the list says which signal it was.
+    """
     received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
 
     def handle(signum, frame) -> None:
         received.append(signum)
@@ -47,7 +51,7 @@ def stop_on_signals() -> Iterator[None]:
 
     previous = {sig: signal.signal(sig, handle) for sig in SIGNALS}
     try:
-        yield
+        yield received
     finally:
         if not received:
             for sig, handler in previous.items():

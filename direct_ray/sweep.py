@@ -20,13 +20,14 @@ import platform
 import sys
 import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from direct_ray.config import StudyConfig, TrialConfig
 from direct_ray.interrupts import Interrupted, stop_on_signals
+from direct_ray.progress import Counts, SweepProgress
 from direct_ray.results import layout
 from direct_ray.results.schema import PROGRESS_COLUMNS
 from direct_ray.runtime.team import ActorCache, annotator_team_names, team_for_trial, trials_at_once
@@ -122,30 +123,48 @@ def tune_trial(param: dict[str, Any], datasets: dict | None = None) -> None:
               dataset=(datasets or {}).get(config.dataset.name))
 
 
-def _progress_callback(n_trials: int):
+def _progress_callback(progress: SweepProgress):
     from ray import tune
 
     class Progress(tune.Callback):
-        """Logs a line per finished trial and per failure; per round at DEBUG (Tune's own tables are too verbose)."""
+        """Feeds Tune's trial events to the progress line; logs each round at DEBUG (``--verbose``, sweep.log)."""
 
-        def __init__(self) -> None:
-            self.done = 0
-            self.start = time.time()
+        def on_trial_start(self, iteration, trials, trial, **info):
+            progress.started(_trial_id(trial))
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             config = TrialConfig.from_dict(trial.config["trial"])
             log.debug("  %14s %s: round %s/%s n_labeled=%s balanced_accuracy=%.3f", str(config.strategy),
                       config.trial_id, result["round"], result["rounds_total"], result["n_labeled"],
                       result["balanced_accuracy"])
+            progress.round_done(config.trial_id)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self.done += 1
-            log.info("[%d/%d trials done, %.0fs] %s", self.done, n_trials, time.time() - self.start, _trial_id(trial))
+            log.debug("trial done: %s", _trial_id(trial))
+            progress.finished(_trial_id(trial))
+
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            log.warning("[trial failed] %s: Tune retries it from its last round", _trial_id(trial))
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            log.warning("[trial failed] %s (Tune retries it from its last checkpoint if allowed)", _trial_id(trial))
+            log.warning("[trial failed] %s: no retries left", _trial_id(trial))
+            progress.finished(_trial_id(trial), failed=True)
 
     return Progress()
+
+
+def _counts_on_disk(output: str, trials: list[TrialConfig]) -> Counts:
+    """Trials and rounds the output already holds (a resumed sweep counts on from them)."""
+    from direct_ray.results.read import ResultsError, read_results
+
+    counts = Counts(trials=len(trials), rounds=sum(t.rounds + 1 for t in trials))
+    counts.trials_done = sum(layout.trial_complete(output, t) for t in trials)
+    try:
+        rows = read_results(output, skip_unreadable=True).table
+        counts.rounds_done = counts.rounds_at_start = len(set(zip(rows["trial_id"].to_pylist(), rows["round"].to_pylist())))
+    except ResultsError:
+        pass  # nothing written yet
+    return counts
 
 
 def _trial_id(trial) -> str:
@@ -254,15 +273,36 @@ def _plan(study: StudyConfig, output: str, started_here: bool) -> SweepPlan:
 
 
 @contextmanager
-def _quiet(logger: str):
-    """Only errors from ``logger`` for the ``with`` block."""
-    log_ = logging.getLogger(logger)
-    level = log_.level
-    log_.setLevel(logging.ERROR)
+def _log_file(output: str):
+    """Every ``direct_ray`` log line, each round's included, into ``output/sweep.log`` (local outputs)."""
+    if layout.is_uri(output):
+        yield
+        return
+    handler = logging.FileHandler(Path(output) / "sweep.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    logger = logging.getLogger("direct_ray")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
     try:
         yield
     finally:
-        log_.setLevel(level)
+        logger.setLevel(level)
+        logger.removeHandler(handler)
+        handler.close()
+
+
+@contextmanager
+def _quiet(logger: str, level: int = logging.ERROR):
+    """Only records of ``level`` and above from ``logger`` for the ``with`` block."""
+    log_ = logging.getLogger(logger)
+    before = log_.level
+    log_.setLevel(level)
+    try:
+        yield
+    finally:
+        log_.setLevel(before)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -325,6 +365,7 @@ def run_sweep(
     address: str | None = None,
     num_cpus: int | None = None,
     handle_signals: bool = False,
+    live_progress: bool = False,
 ) -> SweepResult:
     """Run every trial of ``study`` (a :class:`StudyConfig` or a YAML path plus ``overrides``).
 
@@ -336,7 +377,9 @@ def run_sweep(
     that holds another sweep and :class:`PreflightError` for a sweep that could never run
     (see :mod:`direct_ray.runtime.preflight`), before any trial starts. With
     ``handle_signals`` (the command line), SIGINT and SIGTERM stop the sweep cleanly and
-    raise :class:`SweepInterrupted` (see :mod:`direct_ray.interrupts`).
+    raise :class:`SweepInterrupted` (see :mod:`direct_ray.interrupts`). Progress is logged
+    (``direct_ray.progress``); ``live_progress`` redraws it in place on a terminal. Every line,
+    each round's included, also goes to ``sweep.log`` in a local output.
     """
     study = prepare_study(study, overrides)
     # The files of the cheap datasets are read (and every budget checked) before Ray starts.
@@ -351,6 +394,9 @@ def run_sweep(
     # stop "gracefully" and then report every unfinished trial as missing its metrics.
     if handle_signals:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    # Tune's own console output (its configuration table, result tables) repeats what the
+    # progress line shows; with its older reporter, verbose=0 prints nothing.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune warns on every forced snapshot; with short rounds that is noise, not news.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's per-trial CSV and TensorBoard logs repeat what the Parquet curves hold and cost
@@ -365,14 +411,18 @@ def run_sweep(
     # Nothing is written to the output before the session works and the checks pass.
     initialized_here, started_here = _connect(address, num_cpus)
     annotators: list = []
+    signals: list[int] = []
     try:
-        with stop_on_signals() if handle_signals else nullcontext():
+        with ExitStack() as stack:
+            if handle_signals:
+                signals = stack.enter_context(stop_on_signals())
             plan = _plan(study, output, started_here)
             if plan.problems:
                 raise PreflightError("\n".join(plan.problems))
             for note in plan.notes:
                 log.warning("note: %s", note)
             record = record or layout.new_sweep_record(output, study.raw)
+            stack.enter_context(_log_file(output))
             log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
                      study.b_train, output)
             # The team names are stored with the sweep: a resumed sweep (whose trials get the
@@ -391,6 +441,7 @@ def run_sweep(
             # Each dataset is loaded once, here, and every trial reads it from the object store.
             trainable = tune.with_parameters(tune_trial, datasets=put_datasets(study, loaded))
             trainable = tune.with_resources(trainable, tune.PlacementGroupFactory([{}, bundle]))
+            progress = SweepProgress(_counts_on_disk(output, trials), live=None if live_progress else False)
             tune_dir = layout.join(output, layout.TUNE_DIR)
             if resume and tune.Tuner.can_restore(tune_dir):
                 # Restoring, Tune reports every trial that had not started as "missing metrics";
@@ -414,13 +465,17 @@ def run_sweep(
                         # Keeping 10 checkpoints bounds the disk and keeps Tune from forcing an
                         # experiment snapshot every other round.
                         checkpoint_config=tune.CheckpointConfig(num_to_keep=10),
-                        callbacks=[_progress_callback(len(trials)), JsonLoggerCallback()],
+                        callbacks=[_progress_callback(progress), JsonLoggerCallback()],
                         verbose=0,
                     ),
                 )
-            results = tuner.fit()
-    except Interrupted as stop:
-        interrupted = stop
+            # Tune's own progress lines (where it saved its state) would break the progress line.
+            with progress, _quiet("ray.tune", logging.WARNING):
+                results = tuner.fit()
+    except KeyboardInterrupt:  # Interrupted, or the plain one Ray's C code raises for it
+        if not signals:
+            raise  # not a signal this sweep handles (e.g. Ctrl-C in a notebook)
+        interrupted = Interrupted(signals[0])
     else:
         interrupted = None
     finally:
