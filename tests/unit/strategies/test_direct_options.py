@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from direct_ray.benchmarks.direct_variants import planted_setting
 from direct_ray.strategies import make_strategy
+from direct_ray.strategies.base import UNLABELED, LabelBuyer
+from direct_ray.strategies.direct import Direct, annotate_near_threshold, class_visit_order
+from direct_ray.strategies.reduction import (
+    LabelView,
+    labeled_positions,
+    near_optimal_window,
+    threshold_estimate,
+    version_space,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "direct_paper_purchases.json"
 
@@ -42,3 +52,134 @@ def recorded_case_purchases(case: dict) -> np.ndarray:
 @pytest.mark.parametrize("case", json.loads(FIXTURE.read_text()), ids=lambda c: f"n{c['n']}k{c['k']}s{c['seed']}")
 def test_direct_paper_buys_exactly_what_the_original_direct_bought(case):
     assert recorded_case_purchases(case).tolist() == case["bought"]
+
+
+K, O, U = 0, 1, UNLABELED  # labeled k, labeled another class, unlabeled (class k = 0)
+
+
+def estimate(sorted_labels: list[int], tie: str) -> int:
+    labels = np.array(sorted_labels)
+    return threshold_estimate(*labeled_positions(labels, K), labels.size, tie)
+
+
+def test_tie_rules_on_a_gap_left_of_the_middle():
+    # S = 0 at j = 0, 1 for j = 1..5 (the gap after the k at position 1), 0 for j = 6..8.
+    labels = [K, U, U, U, U, O, U, U]
+    assert estimate(labels, "half") == 4
+    assert estimate(labels, "lowest") == 1
+    assert estimate(labels, "largest") == 5
+    assert estimate(labels, "midpoint") == 3
+    assert estimate(labels, "minority") == 1  # k holds half of the labels: not the minority
+
+
+def test_tie_rules_with_two_maximal_segments():
+    # S: 0 at j = 0; -1 at 1..2; 0 at 3..8; -1 at 9; -2 at 10. Maximal segments [0, 0] and [3, 8].
+    labels = [O, U, K, U, U, U, U, U, O, O]
+    assert estimate(labels, "half") == 5
+    assert estimate(labels, "lowest") == 0
+    assert estimate(labels, "largest") == 8
+    assert estimate(labels, "midpoint") == 0  # the middle of the lowest maximal segment
+    assert estimate(labels, "minority") == 8  # k holds 1 of 4 labels: largest
+
+
+def test_unknown_tie_rule_is_refused():
+    with pytest.raises(ValueError, match="tie must be one of"):
+        estimate([K, O], "closest")
+
+
+def test_near_optimal_window_is_not_blown_open_by_one_flipped_label():
+    # positions: 1 k, 3 k, 5..9 other except a flipped k at 10, 11 other.
+    labels = np.array([K, U, K, U, O, U, O, O, O, K, O, U])
+    positions, is_k = labeled_positions(labels, K)
+    assert version_space(positions, is_k, labels.size) == (3, 11)  # the paper's start spans the flip
+    # S = 0, 1 (j=1..2), 2 (3..4), 1 (5..6), 0 (7), -1 (8), -2 (9), -1 (10), -2 (11..12)
+    assert near_optimal_window(positions, is_k, labels.size, 0) == (3, 5)
+    assert near_optimal_window(positions, is_k, labels.size, 1) == (1, 7)
+    assert near_optimal_window(positions, is_k, labels.size, 4) == (0, 13)
+
+
+def test_near_optimal_window_without_labels_is_the_whole_list():
+    labels = np.full(6, U)
+    assert near_optimal_window(*labeled_positions(labels, K), 6, 1) == (0, 7)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_near_optimal_window_equals_the_papers_on_separated_labels_and_holds_it_with_slack(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    cut = int(rng.integers(0, n + 1))
+    truth = np.where(np.arange(n) < cut, K, O)
+    labels = np.where(rng.random(n) < 0.3, truth, U)
+    positions, is_k = labeled_positions(labels, K)
+    paper = version_space(positions, is_k, n)
+    assert near_optimal_window(positions, is_k, n, 0) == paper
+    lo, hi = near_optimal_window(positions, is_k, n, int(rng.integers(1, 4)))
+    assert lo <= paper[0] and paper[1] <= hi
+
+
+@pytest.mark.parametrize(
+    "budget, k, fraction, cap, expected",
+    [(200, 2, 0.5, None, 50), (201, 4, 0.5, None, 25), (200, 2, 0.5, 30, 30), (200, 2, 0.25, None, 25), (1000, 2, 0.5, 60, 60), (7, 3, 0.5, None, 1)],
+)
+def test_phase1_budget_per_class(budget, k, fraction, cap, expected):
+    assert Direct(phase1_fraction=fraction, phase1_cap=cap).phase1_budget(budget, k) == expected
+
+
+def test_class_visit_orders():
+    labels = np.array([0, 0, 0, 1, 2, 2, U, U])  # counts 3, 1, 2; class 3 has none
+    rng = np.random.default_rng(0)
+    assert class_visit_order(labels, 4, "fewest_first", rng) == [3, 1, 2, 0]
+    assert class_visit_order(labels, 4, "most_first", rng) == [0, 2, 1, 3]
+    tied = np.array([1, 0, U])
+    assert class_visit_order(tied, 3, "fewest_first", rng) == [2, 0, 1]  # ties by class index
+    assert class_visit_order(tied, 3, "most_first", rng) == [0, 1, 2]
+    assert sorted(class_visit_order(labels, 4, "random", rng)) == [0, 1, 2, 3]
+
+
+class PhaseCounter:
+    """Instant annotator: VReduce buys through calls, phase 2 through ``queue``."""
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels = labels
+        self.called: list[int] = []
+        self.queued: list[int] = []
+
+    def __call__(self, indices):
+        self.called.extend(np.asarray(indices).tolist())
+        return self.labels[indices]
+
+    def queue(self, indices, b_parallel):
+        self.queued.extend(np.asarray(indices).tolist())
+        return self.labels[indices]
+
+
+def one_round(options: dict, *, noise: float = 0.0, seed: int = 0, n: int = 2000, k: int = 2, budget: int = 100):
+    pool = planted_setting(seed, n, k, noise)
+    annotator = PhaseCounter(pool.annotated)
+    strategy = Direct(b_parallel=1, **options)
+    bought = strategy.select(pool.probs, pool.observed, budget, annotator, np.random.default_rng(seed))
+    return pool, annotator, bought
+
+
+@pytest.mark.parametrize("options", [{"phase1_cap": 0}, {"phase1_fraction": 0.0}])
+def test_no_phase1_budget_sends_everything_to_phase2(options):
+    _, annotator, bought = one_round(options)
+    assert annotator.called == [] and annotator.queued == bought.tolist()
+
+
+def test_phase1_cap_bounds_vreduce_per_class():
+    _, annotator, bought = one_round({"phase1_cap": 3, "version_space": "paper"}, k=3, budget=120)
+    assert 0 < len(annotator.called) <= 3 * 3 and bought.size == 120
+
+
+@pytest.mark.parametrize(
+    "tie, expected", [("lowest", [1, 2]), ("largest", [4, 3]), ("half", [3, 4]), ("midpoint", [2, 3])]
+)
+def test_phase2_buys_around_the_end_of_the_gap_the_tie_rule_picks(tie, expected):
+    # Positions 1 (k) and 6 (other) are labeled; phase 2 visits j_hat, j_hat + 1, j_hat - 1, ...
+    # lowest: j_hat = 1 -> positions 2, 3; largest: 5 -> 5, 4; half: 4 -> 4, 5; midpoint: 3 -> 3, 4.
+    sorted_labels = np.array([K, U, U, U, U, O, U, U])
+    truth = np.where(np.arange(8) < 3, K, O)
+    buyer = LabelBuyer(sorted_labels, 2, 2, 1, lambda i: truth[i])
+    assert annotate_near_threshold(LabelView(buyer), np.arange(8), K, 2, tie) == 2
+    assert buyer.bought().tolist() == expected  # pool index = position - 1
