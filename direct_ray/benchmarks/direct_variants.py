@@ -62,7 +62,17 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "midpoint": ("direct", {**_PAPER, "threshold_tie": "midpoint"}),
     "minority": ("direct", {**_PAPER, "threshold_tie": "minority"}),
     "lowest_cap60": ("direct", {**_PAPER, "threshold_tie": "lowest", "phase1_cap": 60}),
-    "lowest_near": ("direct", {**_PAPER, "threshold_tie": "lowest", "version_space": "near_optimal", "version_space_slack": 1}),
+    **{
+        f"lowest_near{slack}": (
+            "direct",
+            {**_PAPER, "threshold_tie": "lowest", "version_space": "near_optimal", "version_space_slack": slack},
+        )
+        for slack in (0, 1, 2)
+    },
+    **{
+        f"{tie}_near0": ("direct", {**_PAPER, "threshold_tie": tie, "version_space": "near_optimal"})
+        for tie in ("half", "midpoint", "minority")
+    },
     "authors_like": ("direct", {**_PAPER, "threshold_tie": "lowest", "phase1_cap": 60, "phase1_order": "most_first"}),
     "default": ("direct", {}),
     "random": ("random", {}),

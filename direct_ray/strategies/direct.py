@@ -252,11 +252,11 @@ class Direct(Strategy):
         self,
         b_parallel: int = 1,
         *,
-        threshold_tie: TieRule = "lowest",
+        threshold_tie: TieRule = "midpoint",
         phase1_fraction: float = 0.5,
         phase1_cap: Optional[int] = None,
         version_space: VersionSpace = "near_optimal",
-        version_space_slack: int = 1,
+        version_space_slack: int = 0,
         phase1_order: ClassOrder = "random",
         phase2_order: ClassOrder = "random",
     ) -> None:

@@ -183,3 +183,49 @@ def test_phase2_buys_around_the_end_of_the_gap_the_tie_rule_picks(tie, expected)
     buyer = LabelBuyer(sorted_labels, 2, 2, 1, lambda i: truth[i])
     assert annotate_near_threshold(LabelView(buyer), np.arange(8), K, 2, tie) == 2
     assert buyer.bought().tolist() == expected  # pool index = position - 1
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("threshold_tie", "closest", "threshold_tie must be one of 'half', 'lowest', 'largest', 'minority', 'midpoint'"),
+        ("phase1_fraction", 1.5, r"phase1_fraction must be a number in \[0, 1\]"),
+        ("phase1_fraction", True, "phase1_fraction must be a number"),
+        ("phase1_cap", -1, "phase1_cap must be an integer >= 0"),
+        ("phase1_cap", 2.5, "phase1_cap must be an integer >= 0"),
+        ("version_space", "wide", "version_space must be one of 'paper', 'near_optimal'"),
+        ("version_space_slack", -1, "version_space_slack must be an integer >= 0"),
+        ("phase1_order", "sorted", "phase1_order must be one of 'random', 'fewest_first', 'most_first'"),
+        ("phase2_order", None, "phase2_order must be one of"),
+    ],
+)
+def test_bad_options_are_refused_with_the_option_named(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        make_strategy("direct", **{option: value})
+
+
+def test_direct_paper_takes_no_options():
+    with pytest.raises(TypeError):
+        make_strategy("direct_paper", threshold_tie="lowest")
+
+
+NOISY_SEEDS = 5
+
+
+@pytest.mark.parametrize("b_parallel", [1, 10])
+def test_with_20_percent_noise_phase1_buys_at_least_twice_the_minority_rate(b_parallel):
+    # Planted pools of 10^4 (~10 % minority), 2 % noisy initial labels, one round of 1,000
+    # with K = 2: the paper's version space spans the list from the first flipped label on,
+    # so its phase 1 buys majority examples (measured: 2.7 % minority at b_parallel = 1);
+    # the default stays near the cut (measured: 50 % and 45 % at b_parallel 1 and 10).
+    bought_truth, pool_rates = [], []
+    for seed in range(NOISY_SEEDS):
+        pool = planted_setting(seed, 10_000, 2, 0.2)
+        annotator = PhaseCounter(pool.annotated)
+        make_strategy("direct", b_parallel=b_parallel).select(
+            pool.probs, pool.observed, 1000, annotator, np.random.default_rng(seed)
+        )
+        bought_truth.append(pool.truth[annotator.called])
+        pool_rates.append(np.mean(pool.truth != 1))
+    phase1_minority = np.mean(np.concatenate(bought_truth) != 1)
+    assert phase1_minority >= 2 * np.mean(pool_rates)
