@@ -229,3 +229,23 @@ def test_with_20_percent_noise_phase1_buys_at_least_twice_the_minority_rate(b_pa
         pool_rates.append(np.mean(pool.truth != 1))
     phase1_minority = np.mean(np.concatenate(bought_truth) != 1)
     assert phase1_minority >= 2 * np.mean(pool_rates)
+
+
+@pytest.mark.parametrize("tie, expected", [("lowest", [1, 4]), ("half", [3, 2]), ("midpoint", [2, 4])])
+def test_direct_buys_phase2_where_its_tie_rule_puts_the_cut(tie, expected):
+    # 8 examples: class 0's list is the pool order (position p = index p - 1), class 1's its
+    # reverse (position p = index 8 - p); index 0 is labeled 0, index 5 labeled 1. No phase 1;
+    # both classes have one label, so "fewest_first" visits class 0 first, one label each.
+    # Class 0's argmax gap is j = 1..5: lowest 1 -> buys position 2 (index 1); half 4 ->
+    # position 4 (index 3); midpoint 3 -> position 3 (index 2). Class 1 then sees that label
+    # too. lowest: gap 3..6 -> position 4 (index 4). half: index 3 (class 1) is position 5,
+    # gap 5..7 -> 5 is labeled, position 6 (index 2). midpoint: index 2 (class 0) is
+    # position 6, gap 3..5 -> 4 (index 4).
+    probs = np.linspace([0.99, 0.01], [0.01, 0.99], 8)
+    observed = np.full(8, U)
+    observed[[0, 5]] = [0, 1]
+    truth = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    strategy = Direct(threshold_tie=tie, phase1_cap=0, phase2_order="fewest_first")
+    for seed in range(6):  # the order, hence the purchases, must not depend on the generator
+        bought = strategy.select(probs, observed, 2, lambda i: truth[i], np.random.default_rng(seed))
+        assert bought.tolist() == expected
