@@ -36,7 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -58,6 +58,8 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
 
 @dataclass(frozen=True)
 class Setting:
+    """One study setting: the dataset's name, its number of classes and the noise rate."""
+
     dataset: str
     k: int
     noise: float
@@ -93,6 +95,7 @@ def run_trial(
     truth = data.y_train
 
     def annotate(indices: np.ndarray) -> np.ndarray:
+        # Persistent noise is a function of (seed, index): the generator is never drawn from.
         return annotator.observe(truth[indices], indices, np.random.default_rng(0))
 
     observed = np.full(n, -1, dtype=np.int64)
@@ -130,13 +133,12 @@ def labels_to_target(curve: Sequence[float], target: float, args: argparse.Names
     return args.initial + (args.rounds + 1) * args.b_train
 
 
-def report(curves: dict[tuple[Setting, int, str], list[list[float]]], args: argparse.Namespace, out=sys.stdout) -> None:
+def report(curves: dict[tuple[Setting, int, str], list[list[float]]], args: argparse.Namespace) -> None:
     """One markdown table: per setting, B_parallel and strategy, AUC, labels to target, Δ AUC."""
     print(
         f"| dataset | K | noise | B_parallel | strategy | AUC | labels to target | Δ AUC vs {args.reference} |",
-        file=out,
     )
-    print("|---|---|---|---|---|---|---|---|", file=out)
+    print("|---|---|---|---|---|---|---|---|")
     settings = list(dict.fromkeys(s for s, _, _ in curves))
     for setting in settings:
         finals = [statistics.fmean(c[-1] for c in cs) for (s, _, _), cs in curves.items() if s == setting]
@@ -156,7 +158,6 @@ def report(curves: dict[tuple[Setting, int, str], list[list[float]]], args: argp
                 print(
                     f"| {setting.dataset} | {setting.k} | {setting.noise:g} | {b_parallel} | {name} | "
                     f"{auc:.4f} ± {auc_se:.4f} | {reach:.0f} ± {reach_se:.0f} | {delta} |",
-                    file=out,
                 )
 
 
@@ -165,7 +166,7 @@ def _depends_on_b_parallel(name: str) -> bool:
     return registered in ("direct", "direct_paper")
 
 
-def _csv(kind):
+def _csv(kind: Callable[[str], Any]) -> Callable[[str], list]:
     return lambda text: [kind(x) for x in text.split(",") if x]
 
 

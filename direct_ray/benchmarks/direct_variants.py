@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -81,6 +80,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 @dataclass(frozen=True)
 class Setting:
+    """One planted setting: number of classes, parallel annotators, share of examples relabelled."""
+
     k: int
     b_parallel: int
     noise: float
@@ -98,6 +99,8 @@ class PlantedPool:
 
 @dataclass(frozen=True)
 class RoundResult:
+    """The numbers of one round (see the module docstring)."""
+
     minority: float
     covered: int
     cut_error: float
@@ -195,20 +198,20 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
     return mean, se
 
 
-def table(rows: dict[tuple[Setting, str], list[RoundResult]], variants: Sequence[str], out=sys.stdout) -> None:
+def table(rows: dict[tuple[Setting, str], list[RoundResult]], variants: Sequence[str]) -> None:
     """Two markdown tables: minority share per setting x variant, then every number per row."""
     settings = list(dict.fromkeys(s for s, _ in rows))
-    print("| K | B_parallel | noise | " + " | ".join(variants) + " |", file=out)
-    print("|---|---|---|" + "---|" * len(variants), file=out)
+    print("| K | B_parallel | noise | " + " | ".join(variants) + " |")
+    print("|---|---|---|" + "---|" * len(variants))
     for s in settings:
         cells = []
         for v in variants:
             m, se = mean_se([r.minority for r in rows[s, v]])
             cells.append(f"{m:.3f} ± {se:.3f}")
-        print(f"| {s.k} | {s.b_parallel} | {s.noise:g} | " + " | ".join(cells) + " |", file=out)
-    print(file=out)
-    print("| K | B_parallel | noise | variant | minority | covered | cut error | phase 1 | p1 minority | phase 2 | ms |", file=out)
-    print("|---|---|---|---|---|---|---|---|---|---|---|", file=out)
+        print(f"| {s.k} | {s.b_parallel} | {s.noise:g} | " + " | ".join(cells) + " |")
+    print()
+    print("| K | B_parallel | noise | variant | minority | covered | cut error | phase 1 | p1 minority | phase 2 | ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for s in settings:
         for v in variants:
             rs = rows[s, v]
@@ -220,7 +223,6 @@ def table(rows: dict[tuple[Setting, str], list[RoundResult]], variants: Sequence
                 f"{statistics.fmean(r.phase1 for r in rs):.0f} | {_nanmean([r.phase1_minority for r in rs])} | "
                 f"{statistics.fmean(r.phase2 for r in rs):.0f} | "
                 f"{1000 * statistics.fmean(r.seconds for r in rs):.0f} |",
-                file=out,
             )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from direct_ray.benchmarks import direct_variants
 from direct_ray.benchmarks.direct_variants import planted_setting
 from direct_ray.strategies import make_strategy
 from direct_ray.strategies.base import UNLABELED, LabelBuyer
@@ -249,3 +250,19 @@ def test_direct_buys_phase2_where_its_tie_rule_puts_the_cut(tie, expected):
     for seed in range(6):  # the order, hence the purchases, must not depend on the generator
         bought = strategy.select(probs, observed, 2, lambda i: truth[i], np.random.default_rng(seed))
         assert bought.tolist() == expected
+
+
+def test_the_planted_benchmark_prints_one_row_per_setting_and_variant(capsys):
+    direct_variants.main(
+        ["--k", "2,3", "--b-parallel", "1", "--noise", "0.2", "--seeds", "2", "--n", "600", "--budget", "30",
+         "--variants", "paper,default,random"]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| K | B_parallel | noise | paper | default | random |"
+    assert sum(line.startswith("| 2 | 1 | 0.2 |") for line in lines) == 1 + 3  # summary + detail rows
+    assert sum(line.startswith("| 3 | 1 | 0.2 |") for line in lines) == 1 + 3
+
+
+def test_the_planted_benchmark_refuses_an_unknown_variant():
+    with pytest.raises(SystemExit):
+        direct_variants.parse_args(["--variants", "paper,nope"])
