@@ -4,6 +4,7 @@ hand-worked lists, option validation, and phase 1 under label noise."""
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from direct_ray.benchmarks import direct_variants
 from direct_ray.benchmarks.direct_variants import planted_setting
 from direct_ray.strategies import make_strategy
 from direct_ray.strategies.base import UNLABELED, LabelBuyer
-from direct_ray.strategies.direct import Direct, annotate_near_threshold, class_visit_order
+from direct_ray.strategies.direct import Direct, DirectPaper, annotate_near_threshold, class_visit_order
 from direct_ray.strategies.reduction import (
     LabelView,
     labeled_positions,
@@ -266,3 +267,14 @@ def test_the_planted_benchmark_prints_one_row_per_setting_and_variant(capsys):
 def test_the_planted_benchmark_refuses_an_unknown_variant():
     with pytest.raises(SystemExit):
         direct_variants.parse_args(["--variants", "paper,nope"])
+
+
+def test_every_option_is_annotated_with_its_allowed_values():
+    hints = typing.get_type_hints(Direct.__init__)
+    assert typing.get_args(hints["threshold_tie"]) == ("half", "lowest", "largest", "minority", "midpoint")
+    assert typing.get_args(hints["version_space"]) == ("paper", "near_optimal")
+    assert typing.get_args(hints["phase1_order"]) == ("random", "fewest_first", "most_first")
+    assert typing.get_args(hints["phase2_order"]) == ("random", "fewest_first", "most_first")
+    assert hints["phase1_cap"] == typing.Optional[int]
+    assert hints["phase1_fraction"] is float and hints["version_space_slack"] is int
+    assert typing.get_type_hints(DirectPaper.__init__) == {"b_parallel": int, "return": type(None)}
