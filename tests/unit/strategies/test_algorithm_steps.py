@@ -39,7 +39,7 @@ from direct_ray.strategies import make_strategy
 
 def paper_direct(b_parallel=1):
     """The one place DIRECT is constructed in this file."""
-    return make_strategy("direct", b_parallel=b_parallel)
+    return make_strategy("direct_paper", b_parallel=b_parallel)
 
 
 SEEDS = 200  # statistical checks: bounds are several standard errors wide at this count
