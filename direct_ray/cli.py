@@ -113,10 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     from direct_ray.config import ConfigError
     from direct_ray.data.spec import DatasetUnavailableError
-    from direct_ray.results.layout import SweepRecordError, is_uri, join
+    from direct_ray.results.layout import OutputError, SweepRecordError, is_uri, join
     from direct_ray.sweep import PreflightError, SweepInterrupted, dry_run, run_sweep
 
-    user_errors = (ConfigError, SweepRecordError, PreflightError, DatasetUnavailableError, ValueError, FileNotFoundError)
+    user_errors = (ConfigError, SweepRecordError, OutputError, PreflightError, DatasetUnavailableError, ValueError,
+                   FileNotFoundError)
     try:
         if args.dry_run:
             plan = dry_run(args.study, args.output, overrides=args.overrides, address=args.address,
