@@ -37,23 +37,14 @@ import numpy as np
 
 from direct_ray.strategies import make_strategy
 from direct_ray.strategies.base import UNLABELED
-from direct_ray.strategies.direct import Direct
+from direct_ray.strategies.direct import PAPER_OPTIONS, Direct
 from direct_ray.strategies.reduction import TieRule, class_order, labeled_positions, row_max, threshold_estimate
 
 MAJORITY_SHARE = 0.9
 SIGNAL = 2.5
 INITIAL_FRACTION = 0.02
 
-# The paper's reading of every open choice (what ``direct_paper`` fixes).
-_PAPER: dict[str, Any] = dict(
-    threshold_tie="half",
-    phase1_fraction=0.5,
-    phase1_cap=None,
-    version_space="paper",
-    version_space_slack=0,
-    phase1_order="random",
-    phase2_order="random",
-)
+_PAPER = PAPER_OPTIONS
 # name -> (registered strategy, constructor options); "default" is ``direct`` as shipped.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "paper": ("direct_paper", {}),

@@ -335,6 +335,18 @@ class Direct(Strategy):
         )
 
 
+# The paper's reading of every open choice: what ``direct_paper`` fixes.
+PAPER_OPTIONS: dict = dict(
+    threshold_tie="half",
+    phase1_fraction=0.5,
+    phase1_cap=None,
+    version_space="paper",
+    version_space_slack=0,
+    phase1_order="random",
+    phase2_order="random",
+)
+
+
 class DirectPaper(Direct):
     """DIRECT exactly as the paper's Algorithm 1 and 2 read (ties closest to N/2, phase 1
     ``floor(B / 2K)`` per class, the paper's version space, random class orders).
@@ -346,13 +358,4 @@ class DirectPaper(Direct):
     name = "direct_paper"
 
     def __init__(self, b_parallel: int = 1) -> None:
-        super().__init__(
-            b_parallel,
-            threshold_tie="half",
-            phase1_fraction=0.5,
-            phase1_cap=None,
-            version_space="paper",
-            version_space_slack=0,
-            phase1_order="random",
-            phase2_order="random",
-        )
+        super().__init__(b_parallel, **PAPER_OPTIONS)
