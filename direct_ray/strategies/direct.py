@@ -178,6 +178,10 @@ class Direct(Strategy):
     name = "direct"
 
     def _select(self, probs, buyer, rng, embeddings: Optional[np.ndarray]) -> None:
+        if buyer.asynchronous:  # annotators who each take a query when free: see .async_reduce
+            from direct_ray.strategies.async_reduce import direct_round
+
+            return direct_round(probs, buyer, rng)
         view = LabelView(buyer)
         num_classes = probs.shape[1]
         maxima = row_max(probs)
