@@ -18,7 +18,12 @@ annotators and GALAXY (one query at a time), over the same seeds, and prints
   a quarter, half and three quarters of its budget (interpolated between rounds; per seed,
   mean and standard deviation, and on the seed-averaged curves);
 * the targets: asynchronous utilisation >= 0.83 (wall <= 1.2 x ideal) and at most 5 % more
-  labels than synchronous DIRECT to the same balanced accuracy.
+  labels than synchronous DIRECT to the same balanced accuracy;
+* utilisation against the round size: one round bought with the first model, ``B_train`` from
+  2 to 80 labels per annotator, pooled over 20 clock seeds. A round ends when its last label
+  is in (the next model needs it), so each round ends with the team waiting for its
+  slowest labels; with heavy-tailed latencies that wait is a few median latencies, and
+  utilisation depends on how many labels each annotator has per round.
 
 Datasets: the embedded digits (K = 2) and a synthetic 20,000-example features pool
 (scikit-learn's ``make_classification``, K = 3 with about 90 % in the last class), written to
@@ -141,6 +146,34 @@ def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency:
     return Trial(np.array(labels), np.array(accuracy), team.clock.busy, team.clock.now, b_parallel)
 
 
+def utilisation_by_round_size(data: Dataset, budget: Budget, b_parallel: int, latency: dict, model: ModelConfig,
+                              out, clock_seeds: int = 20) -> None:
+    """One round bought with the first model, for several round sizes: pooled utilisation per setting."""
+    n = data.y_train.size
+    observed = np.full(n, -1, dtype=np.int64)
+    initial = generator(0, INITIAL_STREAM).choice(n, size=budget.initial, replace=False)
+    observed[initial] = data.y_train[initial]
+    fit = fit_and_score(model, data.x_train, initial, observed[initial], data.x_test, data.num_classes,
+                        int_seed(0, TRAIN_STREAM, 0), "cpu", with_embeddings=False)
+    sizes = [s for s in (2, 5, 10, 20, 40, 80) if s * b_parallel <= n - budget.initial]
+    print("\nUtilisation of one round against its size (labels per annotator = B_train / B_parallel; "
+          f"{clock_seeds} clock seeds pooled):\n", file=out)
+    print("| setting | " + " | ".join(f"{s} ({s * b_parallel})" for s in sizes) + " |", file=out)
+    print("|" + " --- |" * (len(sizes) + 1), file=out)
+    for arm in ARMS:
+        cells = []
+        for size in sizes:
+            busy = wall = 0.0
+            for seed in range(clock_seeds):
+                config = AnnotationConfig.from_dict({"mode": arm.mode, "latency": latency})
+                team = SimulatedTeam(TeamClock(config, b_parallel, seed), lambda idx, who, keys: data.y_train[idx], 1)
+                make_strategy(arm.strategy, b_parallel=b_parallel).select(
+                    fit.probs, observed, size * b_parallel, team, generator(seed, SELECT_STREAM, 1))
+                busy, wall = busy + team.clock.busy, wall + b_parallel * team.clock.now
+            cells.append(f"{busy / wall:.2f}")
+        print(f"| {arm.label} | " + " | ".join(cells) + " |", file=out)
+
+
 def labels_to_reach(labels: np.ndarray, accuracy: np.ndarray, target: float) -> float:
     """Labels at which a curve first reaches ``target`` (linear between rounds); NaN if never."""
     above = np.flatnonzero(accuracy >= target)
@@ -223,7 +256,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     latency = {"model": "lognormal", "median": args.median, "sigma": args.sigma}
     noise = NoiseConfig(model="uniform", rate=args.noise) if args.noise else NoiseConfig()
     model = ModelConfig(kind="mlp")
-    budgets = {"digits": Budget(20, 100, 4 if args.quick else 8), "features": Budget(100, 200, 4 if args.quick else 10)}
+    budgets = {"digits": Budget(20, 100, 4 if args.quick else 8), "features": Budget(100, 400, 4 if args.quick else 10)}
     print(f"# Annotation time (lognormal median {args.median:g} s, sigma {args.sigma:g}; noise {args.noise:g})")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
@@ -239,6 +272,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   for seed in seeds] for arm in ARMS}
             report(f"{name} ({data.y_train.size} pool examples, K = {data.num_classes})", trials, budgets[name],
                    args.b_parallel, sys.stdout)
+            utilisation_by_round_size(data, budgets[name], args.b_parallel, latency, model, sys.stdout,
+                                      5 if args.quick else 20)
             print(f"\n({time.perf_counter() - start:.0f} s)")
     return 0
 
