@@ -38,6 +38,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray session (default: all)")
     parser.add_argument("--no-report", action="store_true", help="do not build the analysis report at the end")
     parser.add_argument("--verbose", action="store_true", help="also print a line per trial and round")
+    parser.add_argument("--dry-run", action="store_true", help="print the trials, what each reserves, how many run at "
+                        "once on the cluster and every problem found, then stop without starting a trial")
     return parser.parse_args(argv)
 
 
@@ -87,14 +89,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
     from direct_ray.config import ConfigError
+    from direct_ray.data.spec import DatasetUnavailableError
     from direct_ray.results.layout import SweepRecordError, is_uri, join
-    from direct_ray.sweep import run_sweep
+    from direct_ray.sweep import PreflightError, dry_run, run_sweep
 
+    user_errors = (ConfigError, SweepRecordError, PreflightError, DatasetUnavailableError, ValueError, FileNotFoundError)
     try:
+        if args.dry_run:
+            plan = dry_run(args.study, args.output, overrides=args.overrides, address=args.address,
+                           num_cpus=args.num_cpus)
+            print(plan.describe())
+            return 2 if plan.problems else 0
         result = run_sweep(args.study, args.output, overrides=args.overrides, resume=args.resume,
                            address=args.address, num_cpus=args.num_cpus)
-    except (ConfigError, SweepRecordError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except user_errors as err:
+        for line in str(err).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 2
     output = result.output
     print(f"\nresults: {output}\n  curves:     {join(output, 'curves')}\n  selections: {join(output, 'selections')}")

@@ -3,139 +3,223 @@
 A *study* (a YAML file, see ``sweeps/default.yaml``) names the shared settings (rounds,
 budgets, model, resources) and a ``grid``; every combination of the grid's values is one
 *trial*. The key names are a contract (outside studies rely on them): keys may be added,
-never renamed. Every error names the offending field, e.g. ``grid.noise[1].rate``.
+never renamed. The format is one pydantic schema, :class:`StudyFile`, exported as JSON
+Schema for editors (``python -m direct_ray.config --json-schema > docs/study.schema.json``).
+Every error names the offending field, e.g. ``grid.noise[1].rate``.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
+import inspect
 import itertools
 import json
-from dataclasses import dataclass, field, fields
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Optional, Sequence, Union
 
 import yaml
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from direct_ray.data import DatasetSpec
+from direct_ray.model_config import ModelConfig
 from direct_ray.noise import NoiseConfig
-from direct_ray.strategies import STRATEGY_NAMES
-from direct_ray.training import ModelConfig
-from direct_ray.validation import check_keys
+from direct_ray.strategies import STRATEGY_NAMES, strategy_class
+from direct_ray.validated import ConfigError, Frozen, Int, Number, Text, one_of, parse, union_tag
+
+__all__ = [
+    "Budget",
+    "ConfigError",
+    "Resources",
+    "StrategySpec",
+    "StudyConfig",
+    "StudyFile",
+    "TrialConfig",
+    "apply_overrides",
+    "study_json_schema",
+]
 
 
-class ConfigError(ValueError):
-    """An invalid study or trial configuration; the message names the field."""
-
-
-def _check_keys(where: str, data: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    check_keys(data, allowed, what=where, error=ConfigError)
-
-
-def _int(where: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(where: str, value: Any, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(f"{where} must be a number >= {minimum}, got {value!r}")
-    return float(value)
-
-
-def _wrap(where: str, parse, value):
-    """Run a sub-config parser and prefix its ValueError with the field path."""
-    try:
-        return parse(value)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"{where}: {err}") from None
-
-
-@dataclass(frozen=True)
-class Resources:
+class Resources(Frozen):
     """Ray resources reserved for one trial (its training task runs inside them)."""
 
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    cpus_per_trial: Number(ge=0.0) = 1.0
+    gpus_per_trial: Number(ge=0.0) = 0.0
+
+    @model_validator(mode="after")
+    def _usable(self) -> "Resources":
+        if self.cpus_per_trial == 0 and self.gpus_per_trial == 0:
+            raise ValueError("a trial needs cpus_per_trial > 0 or gpus_per_trial > 0")
+        if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise ValueError(f"gpus_per_trial above 1 must be a whole number, got {self.gpus_per_trial}")
+        return self
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "resources") -> "Resources":
-        _check_keys(where, data, [f.name for f in fields(cls)])
-        cpus = _number(f"{where}.cpus_per_trial", data.get("cpus_per_trial", 1), 0)
-        gpus = _number(f"{where}.gpus_per_trial", data.get("gpus_per_trial", 0), 0)
-        if cpus == 0 and gpus == 0:
-            raise ConfigError(f"{where}: a trial needs cpus_per_trial > 0 or gpus_per_trial > 0")
-        if gpus > 1 and gpus != int(gpus):
-            raise ConfigError(f"{where}.gpus_per_trial above 1 must be a whole number, got {gpus}")
-        return cls(cpus, gpus)
+        return parse(cls, data, where)
 
     def to_dict(self) -> dict:
         return {"cpus_per_trial": self.cpus_per_trial, "gpus_per_trial": self.gpus_per_trial}
 
 
-@dataclass(frozen=True)
-class FaultPlan:
-    """Faults injected on purpose, to test recovery (each fires once, remembered by a marker file).
+# --- strategies ---------------------------------------------------------------------------
 
-    Not part of the study contract: tests and chaos drills set it through ``--set faults.X=...``.
-    ``marker_dir`` must be shared by all processes of the trial (a local or shared path).
+# A label names a strategy's results directory (a hive partition value).
+_Label = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9._+-]+$"), one_of("letters, digits, . _ + - only")]
+
+
+class StrategySpec(Frozen):
+    """One ``grid.strategy`` entry: a registered strategy, its results label and its options.
+
+    Written in a study as the plain name (``direct``) or as a mapping
+    ``{name: badge, label: badge-20k, max_candidates: 20000}``; the options are the keyword
+    parameters of the strategy class's constructor (other than ``b_parallel``), checked
+    against their annotations. ``str(spec)`` is the label, which defaults to the name.
+    Each strategy has its own subclass (its options are fields); :func:`StrategySpec.from_dict`
+    picks it.
     """
 
-    annotator_exit_on_query: int | None = None  # an annotator process exits on its n-th query
-    trial_raise_at_round: int | None = None  # the trial raises an exception in this round
-    trial_exit_at_round: int | None = None  # the trial process dies (os._exit) mid-round
-    marker_dir: str | None = None
+    name: str
+    # None only in the input: the label defaults to the name (filled in before validation).
+    label: _Label = Field(None, description="results label (letters, digits, . _ + -); defaults to the name")
 
+    @model_validator(mode="before")
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "faults") -> "FaultPlan":
-        _check_keys(where, data, [f.name for f in fields(cls)])
-        plan = cls(**dict(data))
-        for f in fields(cls)[:3]:
-            value = getattr(plan, f.name)
-            if value is not None:
-                _int(f"{where}.{f.name}", value, 0)
-        if plan.active and not plan.marker_dir:
-            raise ConfigError(f"{where}.marker_dir is required when a fault is set")
-        return plan
+    def _label_defaults_to_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("label") is None and "name" in data:
+            return {**data, "label": data["name"]}
+        return data
+
+    @model_validator(mode="after")
+    def _options_accepted(self) -> "StrategySpec":
+        if self.label in (".", ".."):
+            raise ValueError(f"label {self.label!r} cannot name a directory")
+        strategy_class(self.name)(b_parallel=1, **self.options)  # the constructor's own range checks
+        return self
 
     @property
-    def active(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self)[:3])
+    def options(self) -> dict[str, Any]:
+        """The options that differ from the constructor's defaults (what the study set)."""
+        return {
+            key: getattr(self, key)
+            for key, info in type(self).model_fields.items()
+            if key not in ("name", "label") and getattr(self, key) != info.default
+        }
 
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+    def __str__(self) -> str:
+        return self.label
+
+    def to_dict(self) -> str | dict:
+        """The plain name when nothing but the name is set, else ``{name, [label,] **options}``."""
+        if self.label == self.name and not self.options:
+            return self.name
+        label = {} if self.label == self.name else {"label": self.label}
+        return {"name": self.name, **label, **self.options}
+
+    @classmethod
+    def from_dict(cls, entry: str | Mapping[str, Any], where: str = "strategy") -> "StrategySpec":
+        """Parse one ``grid.strategy`` entry (a name or a mapping); errors name the option."""
+        return parse(_STRATEGY_ENTRY, entry, where)
 
 
-@dataclass(frozen=True)
-class TrialConfig:
-    """Everything one active-learning trial needs; built from a study grid point."""
+class _StrategyOptions(StrategySpec):
+    """The base of each strategy's spec: options must already have their annotated type."""
 
-    study: str
+    model_config = ConfigDict(strict=True)
+
+
+def _option_fields(cls: type) -> dict[str, tuple[Any, Any]]:
+    """The constructor's keyword parameters, but ``b_parallel``, as pydantic fields."""
+    hints = typing.get_type_hints(cls.__init__)
+    fields = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name in ("self", "b_parallel") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is param.empty else param.default
+        fields[name] = (hints.get(name, Any), default)
+    return fields
+
+
+def _spec_class(name: str) -> type[StrategySpec]:
+    cls = strategy_class(name)
+    return create_model(
+        f"{cls.__name__}Strategy",
+        __base__=_StrategyOptions,
+        __doc__=f"Strategy {name!r} and the options of {cls.__name__}.",
+        name=(Literal[name], ...),
+        **_option_fields(cls),
+    )
+
+
+_SPEC_CLASSES = tuple(_spec_class(name) for name in STRATEGY_NAMES)
+# Importable by name (direct_ray.config.BadgeStrategy), so that specs pickle by reference.
+globals().update({cls.__name__: cls for cls in _SPEC_CLASSES})
+
+
+def _strategy_tag(entry: Any) -> str | None:
+    name = entry.get("name") if isinstance(entry, Mapping) else getattr(entry, "name", None)
+    return union_tag(name) if isinstance(name, str) else None
+
+
+# One strategy entry: a name, or a mapping whose name picks the StrategySpec subclass.
+StrategyEntry = Annotated[
+    Union[tuple(Annotated[spec, Tag(union_tag(name))] for name, spec in zip(STRATEGY_NAMES, _SPEC_CLASSES))],
+    Discriminator(
+        _strategy_tag,
+        custom_error_type="unknown_strategy",
+        custom_error_message=f"unknown strategy name; choose one of: {', '.join(STRATEGY_NAMES)}",
+    ),
+    BeforeValidator(
+        lambda value: {"name": value} if isinstance(value, str) else value,
+        json_schema_input_type=Union[Literal[STRATEGY_NAMES], Union[_SPEC_CLASSES]],
+    ),
+]
+_STRATEGY_ENTRY = TypeAdapter(StrategyEntry)
+
+
+# --- trials -------------------------------------------------------------------------------
+
+
+class TrialConfig(Frozen):
+    """Everything one active-learning trial needs; built from a study grid point.
+
+    ``strategy`` is a :class:`StrategySpec`; a strategy name or a study's mapping entry is
+    accepted in its place. ``to_dict`` (which ``trial_id`` hashes) writes the plain name for
+    a strategy without label or options, as before strategies took options.
+    """
+
+    study: Text
     dataset: DatasetSpec
-    strategy: str
-    seed: int
-    b_parallel: int
+    strategy: StrategyEntry
+    seed: Int(0)
+    b_parallel: Int(1)
     noise: NoiseConfig
-    rounds: int
-    b_train: int
-    initial_size: int
+    rounds: Int(0)
+    b_train: Int(1)
+    initial_size: Int(1)
     model: ModelConfig
-    resources: Resources = field(default_factory=Resources)
-    faults: FaultPlan = field(default_factory=FaultPlan)
+    resources: Resources = Resources()
 
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGY_NAMES:
-            raise ConfigError(f"strategy: unknown {self.strategy!r}; choose one of {list(STRATEGY_NAMES)}")
-        _int("seed", self.seed, 0)
-        _int("b_parallel", self.b_parallel, 1)
-        _int("rounds", self.rounds, 0)
-        _int("b_train", self.b_train, 1)
-        _int("initial_size", self.initial_size, 1)
-        _wrap("noise", self.noise.validate_for, self.dataset.num_classes)
+    @model_validator(mode="after")
+    def _noise_fits_the_dataset(self) -> "TrialConfig":
+        try:
+            self.noise.validate_for(self.dataset.num_classes)
+        except ValueError as err:
+            raise ValueError(f"noise: {err}") from None
+        return self
 
     @property
     def total_budget(self) -> int:
@@ -154,10 +238,10 @@ class TrialConfig:
         return f"{self.dataset.name}_{self.strategy}_bp{self.b_parallel}_{self.noise_label}_s{self.seed}_{digest}"
 
     def to_dict(self) -> dict:
-        out = {
+        return {
             "study": self.study,
             "dataset": self.dataset.to_dict(),
-            "strategy": self.strategy,
+            "strategy": self.strategy.to_dict(),
             "seed": self.seed,
             "b_parallel": self.b_parallel,
             "noise": self.noise.to_dict(),
@@ -167,49 +251,108 @@ class TrialConfig:
             "model": self.model.to_dict(),
             "resources": self.resources.to_dict(),
         }
-        if self.faults.active:
-            out["faults"] = self.faults.to_dict()
-        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialConfig":
-        allowed = [f.name for f in fields(cls)]
-        _check_keys("trial", data, allowed)
-        missing = sorted(set(allowed) - set(data) - {"resources", "faults"})
-        if missing:
-            raise ConfigError(f"trial: missing key(s) {missing}")
-        return cls(
-            study=str(data["study"]),
-            dataset=_wrap("dataset", DatasetSpec.from_dict, data["dataset"]),
-            strategy=data["strategy"],
-            seed=data["seed"],
-            b_parallel=data["b_parallel"],
-            noise=_wrap("noise", NoiseConfig.from_dict, data["noise"]),
-            rounds=data["rounds"],
-            b_train=data["b_train"],
-            initial_size=data["initial_size"],
-            model=_wrap("model", ModelConfig.from_dict, data["model"]),
-            resources=Resources.from_dict(data.get("resources", {})),
-            faults=FaultPlan.from_dict(data.get("faults", {})),
-        )
+        return parse(cls, data, "trial")
 
 
-GRID_KEYS = ("dataset", "strategy", "seed", "b_parallel", "noise")
-STUDY_KEYS = (
-    "name",
-    "description",
-    "rounds",
-    "b_train",
-    "initial_size",
-    "model",
-    "resources",
-    "grid",
-    "max_concurrent_trials",
-    "max_failures",
-    "faults",
-    "budgets",
-)
-BUDGET_KEYS = ("rounds", "b_train", "initial_size")
+# --- the study file -----------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list:
+    if not isinstance(value, list):
+        return [value]
+    if not value:
+        raise ValueError("must list at least one value")
+    return value
+
+
+def _listed(item: Any) -> Any:
+    """A grid value: a non-empty list, or one value standing for a list of it."""
+    listed = Union[Annotated[list[item], Field(min_length=1)], item]
+    return Annotated[tuple[item, ...], BeforeValidator(_as_list, json_schema_input_type=listed)]
+
+
+class Grid(Frozen):
+    """The grid: every combination of these values is one trial."""
+
+    dataset: _listed(DatasetSpec) = Field(description="datasets, each {kind, num_classes, ...}")
+    strategy: _listed(StrategyEntry) = Field(
+        description="strategies: a name, or {name, label, <constructor options>}"
+    )
+    seed: _listed(Int(0)) = Field((0,), description="random seeds")
+    b_parallel: _listed(Int(1)) = Field((1,), description="parallel annotators (B_parallel)")
+    noise: _listed(NoiseConfig) = Field((NoiseConfig(),), description="annotator noise settings")
+
+    @field_validator("dataset", "strategy", "seed", "b_parallel", "noise")
+    @classmethod
+    def _distinct(cls, values: tuple) -> tuple:
+        if len(set(values)) != len(values):
+            raise ValueError("lists the same value twice")
+        return values
+
+    @field_validator("strategy")
+    @classmethod
+    def _distinct_labels(cls, specs: tuple[StrategySpec, ...]) -> tuple[StrategySpec, ...]:
+        labels = [spec.label for spec in specs]
+        for label in labels:
+            if labels.count(label) > 1:
+                raise ValueError(f"two entries have the label {label!r}; give each its own `label:`")
+        return specs
+
+    @model_validator(mode="after")
+    def _noise_fits_every_dataset(self) -> "Grid":
+        for i, noise in enumerate(self.noise):
+            for j, ds in enumerate(self.dataset):
+                try:
+                    noise.validate_for(ds.num_classes)
+                except ValueError as err:
+                    raise ValueError(f"noise[{i}] with dataset[{j}]: {err}") from None
+        return self
+
+
+class BudgetOverride(Frozen):
+    """Rounds and labels per round of one dataset kind; what is left out comes from the top level."""
+
+    rounds: Optional[Int(0)] = None
+    b_train: Optional[Int(1)] = None
+    initial_size: Optional[Int(1)] = None
+
+
+class StudyFile(Frozen):
+    """A study as written in YAML (see ``sweeps/default.yaml`` for each key's meaning)."""
+
+    model_config = ConfigDict(title="Study")
+
+    name: Annotated[
+        str, Field(strict=True, pattern=r"^[^/\\ ]+$"), one_of("a non-empty string without spaces or slashes")
+    ] = Field(description="study name (no spaces or slashes); results go to results/<name>/")
+    description: Annotated[str, Field(strict=True)] = Field("", description="free text: what the study is for")
+    rounds: Int(0) = Field(description="active-learning rounds after the initial batch")
+    b_train: Int(1) = Field(description="labels bought per round")
+    initial_size: Optional[Int(1)] = Field(None, description="labels of the initial random batch (default b_train)")
+    model: ModelConfig = Field(ModelConfig(), description="the classifier retrained every round")
+    resources: Resources = Field(Resources(), description="Ray resources reserved for each trial")
+    grid: Grid = Field(description="every combination of these values is one trial")
+    max_concurrent_trials: Optional[Int(1)] = Field(None, description="cap on trials running at once")
+    max_failures: Int(0) = Field(2, description="retries of a failed trial (resumed from its last round)")
+    budgets: dict[str, BudgetOverride] = Field(
+        {}, description="per dataset kind: rounds, b_train, initial_size overriding the top level"
+    )
+
+    @model_validator(mode="after")
+    def _budgets_name_grid_kinds(self) -> "StudyFile":
+        kinds = {d.kind for d in self.grid.dataset}
+        for kind in self.budgets:
+            if kind not in kinds:
+                raise ValueError(f"budgets.{kind}: no dataset of kind {kind!r} in grid.dataset")
+        return self
+
+
+def study_json_schema() -> dict:
+    """The JSON Schema of a study file, for editors and for checking files without Python."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **StudyFile.model_json_schema()}
 
 
 @dataclass(frozen=True)
@@ -232,15 +375,13 @@ class StudyConfig:
     model: ModelConfig
     resources: Resources
     datasets: tuple[DatasetSpec, ...]
-    strategies: tuple[str, ...]
+    strategies: tuple[StrategySpec, ...]
     seeds: tuple[int, ...]
     b_parallels: tuple[int, ...]
     noises: tuple[NoiseConfig, ...]
     description: str = ""
     max_concurrent_trials: int | None = None
     max_failures: int = 2
-    faults: FaultPlan = field(default_factory=FaultPlan)
-    # optional per-dataset-kind budgets, e.g. GALAXY's 1,000 x 40 for CIFAR-100 beside 100 x 50
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -257,86 +398,36 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "StudyConfig":
-        _check_keys("study", data, STUDY_KEYS)
-        for key in ("name", "rounds", "b_train", "grid"):
-            if key not in data:
-                raise ConfigError(f"study: missing required key {key!r}")
-        name = data["name"]
-        if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
-            raise ConfigError(f"name must be a non-empty string without spaces or slashes, got {name!r}")
-        rounds = _int("rounds", data["rounds"], 0)
-        b_train = _int("b_train", data["b_train"], 1)
-        initial_size = _int("initial_size", data.get("initial_size", b_train), 1)
-        model = _wrap("model", ModelConfig.from_dict, data.get("model", {"kind": "mlp"}))
-        resources = Resources.from_dict(data.get("resources", {}))
-        grid = data["grid"]
-        _check_keys("grid", grid, GRID_KEYS)
-        missing = [k for k in ("dataset", "strategy") if k not in grid]
-        if missing:
-            raise ConfigError(f"grid: missing required key(s) {missing}")
-
-        def values(key: str, default: list) -> list:
-            value = grid.get(key, default)
-            value = value if isinstance(value, list) else [value]
-            if not value:
-                raise ConfigError(f"grid.{key} must list at least one value")
-            return value
-
-        datasets = tuple(
-            _wrap(f"grid.dataset[{i}]", DatasetSpec.from_dict, d) for i, d in enumerate(values("dataset", []))
-        )
-        strategies = tuple(values("strategy", []))
-        for i, s in enumerate(strategies):
-            if s not in STRATEGY_NAMES:
-                raise ConfigError(f"grid.strategy[{i}]: unknown strategy {s!r}; choose one of {list(STRATEGY_NAMES)}")
-        seeds = tuple(_int(f"grid.seed[{i}]", s, 0) for i, s in enumerate(values("seed", [0])))
-        b_parallels = tuple(_int(f"grid.b_parallel[{i}]", b, 1) for i, b in enumerate(values("b_parallel", [1])))
-        noises = tuple(
-            _wrap(f"grid.noise[{i}]", NoiseConfig.from_dict, n) for i, n in enumerate(values("noise", [{"model": "none"}]))
-        )
-        for i, noise in enumerate(noises):
-            for j, ds in enumerate(datasets):
-                _wrap(f"grid.noise[{i}] (with grid.dataset[{j}])", noise.validate_for, ds.num_classes)
-        for key, vals in (("dataset", datasets), ("strategy", strategies), ("seed", seeds),
-                          ("b_parallel", b_parallels), ("noise", noises)):
-            if len(set(vals)) != len(vals):
-                raise ConfigError(f"grid.{key} lists the same value twice")
+        study: StudyFile = parse(StudyFile, data)
+        initial_size = study.b_train if study.initial_size is None else study.initial_size
         budgets = {}
-        for kind, budget in (data.get("budgets") or {}).items():
-            where = f"budgets.{kind}"
-            if kind not in {d.kind for d in datasets}:
-                raise ConfigError(f"{where}: no dataset of kind {kind!r} in grid.dataset")
-            _check_keys(where, budget, BUDGET_KEYS)
-            kind_b_train = _int(f"{where}.b_train", budget.get("b_train", b_train), 1)
+        for kind, budget in study.budgets.items():
+            b_train = study.b_train if budget.b_train is None else budget.b_train
             budgets[kind] = Budget(
-                rounds=_int(f"{where}.rounds", budget.get("rounds", rounds), 0),
-                b_train=kind_b_train,
-                initial_size=_int(f"{where}.initial_size", budget.get("initial_size", kind_b_train), 1),
+                rounds=study.rounds if budget.rounds is None else budget.rounds,
+                b_train=b_train,
+                initial_size=b_train if budget.initial_size is None else budget.initial_size,
             )
-        max_concurrent = data.get("max_concurrent_trials")
-        if max_concurrent is not None:
-            _int("max_concurrent_trials", max_concurrent, 1)
-        study = cls(
-            name=name,
-            rounds=rounds,
-            b_train=b_train,
+        config = cls(
+            name=study.name,
+            rounds=study.rounds,
+            b_train=study.b_train,
             initial_size=initial_size,
-            model=model,
-            resources=resources,
-            datasets=datasets,
-            strategies=strategies,
-            seeds=seeds,
-            b_parallels=b_parallels,
-            noises=noises,
-            description=str(data.get("description", "")),
-            max_concurrent_trials=max_concurrent,
-            max_failures=_int("max_failures", data.get("max_failures", 2), 0),
-            faults=FaultPlan.from_dict(data.get("faults", {})),
+            model=study.model,
+            resources=study.resources,
+            datasets=study.grid.dataset,
+            strategies=study.grid.strategy,
+            seeds=study.grid.seed,
+            b_parallels=study.grid.b_parallel,
+            noises=study.grid.noise,
+            description=study.description,
+            max_concurrent_trials=study.max_concurrent_trials,
+            max_failures=study.max_failures,
             budgets=budgets,
             raw=copy.deepcopy(dict(data)),
         )
-        study.trials()  # every combination must be a valid trial
-        return study
+        config.trials()  # every combination must be a valid trial
+        return config
 
     def trials(self) -> list[TrialConfig]:
         """One trial per grid combination, in a stable order (dataset, strategy, noise, b_parallel, seed)."""
@@ -354,7 +445,6 @@ class StudyConfig:
                 initial_size=self.budgets.get(ds.kind, default).initial_size,
                 model=self.model,
                 resources=self.resources,
-                faults=self.faults,
             )
             for ds, strategy, noise, bp, seed in itertools.product(
                 self.datasets, self.strategies, self.noises, self.b_parallels, self.seeds
@@ -386,3 +476,16 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict:
             node = child
         node[parts[-1]] = value
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m direct_ray.config", description=__doc__.split("\n")[0])
+    parser.add_argument("--json-schema", action="store_true", help="print the study format's JSON Schema")
+    args = parser.parse_args(argv)
+    if not args.json_schema:
+        parser.error("nothing to do; pass --json-schema")
+    print(json.dumps(study_json_schema(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from direct_ray.training import ModelConfig
+from direct_ray.model_config import ModelConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

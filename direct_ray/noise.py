@@ -34,66 +34,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Optional
+from typing import Annotated, Literal, Optional
 
 import numpy as np
+from pydantic import Field, model_validator
+
+from direct_ray.validated import Flag, Frozen, Number, parse
 
 NOISE_MODELS = ("none", "uniform", "class_conditional", "minority_to_majority")
 _RATE_MODELS = ("uniform", "minority_to_majority")
 # Rows of a class_conditional matrix must sum to 1 within this tolerance.
 ROW_SUM_TOLERANCE = 1e-6
 
-
-def _check_rate(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{field} must be a number in [0, 1), got {value!r}")
-    value = float(value)
-    if not (0.0 <= value < 1.0):
-        raise ValueError(f"{field} must be in [0, 1), got {value!r}")
-    return value
+_Rate = Number(ge=0.0, lt=1.0)
 
 
-def _as_tuple(field: str, value: Any) -> tuple:
-    if not isinstance(value, (list, tuple, np.ndarray)):
-        raise ValueError(f"{field} must be a list, got {value!r}")
-    return tuple(value)
-
-
-@dataclass(frozen=True)
-class NoiseConfig:
+class NoiseConfig(Frozen):
     """How simulated annotators corrupt labels (see the module docstring for each model).
 
-    A config is validated when it is built; :meth:`validate_for` adds the checks that need
+    A config is validated when it is built; :meth:`validate_for` adds the check that needs
     the number of classes.
     """
 
-    model: str = "none"
+    model: Literal[NOISE_MODELS] = "none"
     #: flip probability for ``uniform`` and ``minority_to_majority``, in [0, 1)
-    rate: float = 0.0
+    rate: _Rate = 0.0
     #: optional per-annotator rates instead of ``rate``: annotator a uses ``rates[a % len(rates)]``
-    rates: Optional[tuple[float, ...]] = None
+    rates: Optional[Annotated[tuple[_Rate, ...], Field(min_length=1)]] = None
     #: ``class_conditional`` only: K x K, row i = distribution of observed labels for true class i
-    matrix: Optional[tuple[tuple[float, ...], ...]] = None
+    matrix: Optional[tuple[tuple[Number(ge=0.0), ...], ...]] = None
     #: True: an example always gets the same observed label; False: a fresh draw per query
-    persistent: bool = False
+    persistent: Flag = False
 
-    def __post_init__(self) -> None:
-        if self.model not in NOISE_MODELS:
-            raise ValueError(f"model must be one of {', '.join(NOISE_MODELS)}; got {self.model!r}")
-        object.__setattr__(self, "rate", _check_rate("rate", self.rate))
-        if not isinstance(self.persistent, (bool, np.bool_)):
-            raise ValueError(f"persistent must be true or false, got {self.persistent!r}")
-        object.__setattr__(self, "persistent", bool(self.persistent))
-        if self.rates is not None:
-            rates = _as_tuple("rates", self.rates)
-            if not rates:
-                raise ValueError("rates must list at least one rate (or be omitted)")
-            rates = tuple(_check_rate(f"rates[{i}]", r) for i, r in enumerate(rates))
-            object.__setattr__(self, "rates", rates)
+    @model_validator(mode="after")
+    def _fits_the_model(self) -> "NoiseConfig":
         if self.matrix is not None:
-            object.__setattr__(self, "matrix", self._checked_matrix(self.matrix))
-
+            k = len(self.matrix)
+            if k < 2 or any(len(row) != k for row in self.matrix):
+                raise ValueError(f"matrix must be square K x K with K >= 2, got row lengths {[len(r) for r in self.matrix]}")
+            for i, row in enumerate(self.matrix):
+                if abs(math.fsum(row) - 1.0) > ROW_SUM_TOLERANCE:
+                    raise ValueError(f"matrix[{i}] must sum to 1 (within {ROW_SUM_TOLERANCE:g}), sums to {math.fsum(row)!r}")
         if self.model in _RATE_MODELS:
             if self.matrix is not None:
                 raise ValueError(f"matrix applies only to model class_conditional, not {self.model}")
@@ -106,28 +87,7 @@ class NoiseConfig:
                 raise ValueError("model class_conditional needs matrix (K x K, row i = observed-label distribution of class i)")
             if self.model == "none" and self.matrix is not None:
                 raise ValueError("matrix applies only to model class_conditional, not none")
-
-    @staticmethod
-    def _checked_matrix(matrix: Any) -> tuple[tuple[float, ...], ...]:
-        rows = _as_tuple("matrix", matrix)
-        rows = tuple(_as_tuple(f"matrix[{i}]", row) for i, row in enumerate(rows))
-        k = len(rows)
-        if k < 2 or any(len(row) != k for row in rows):
-            raise ValueError(f"matrix must be square K x K with K >= 2, got row lengths {[len(r) for r in rows]}")
-        out = []
-        for i, row in enumerate(rows):
-            values = []
-            for j, x in enumerate(row):
-                if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-                    raise ValueError(f"matrix[{i}][{j}] must be a number, got {x!r}")
-                x = float(x)
-                if not (math.isfinite(x) and x >= 0.0):
-                    raise ValueError(f"matrix[{i}][{j}] must be a finite probability >= 0, got {x!r}")
-                values.append(x)
-            if abs(math.fsum(values) - 1.0) > ROW_SUM_TOLERANCE:
-                raise ValueError(f"matrix[{i}] must sum to 1 (within {ROW_SUM_TOLERANCE:g}), sums to {math.fsum(values)!r}")
-            out.append(tuple(values))
-        return tuple(out)
+        return self
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "NoiseConfig":
@@ -135,14 +95,7 @@ class NoiseConfig:
 
         Unknown keys are errors, so a misspelt knob never silently means "no noise".
         """
-        if not isinstance(d, Mapping):
-            raise ValueError(f"noise must be a mapping with keys {', '.join(_FIELDS)}, got {d!r}")
-        unknown = sorted(str(key) for key in d if key not in _FIELDS)
-        if unknown:
-            raise ValueError(f"unknown noise key(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}")
-        if "model" in d and not isinstance(d["model"], str):
-            raise ValueError(f"model must be one of {', '.join(NOISE_MODELS)}; got {d['model']!r}")
-        return cls(**dict(d))
+        return parse(cls, d, "noise")
 
     def to_dict(self) -> dict:
         """A JSON-able dict that :meth:`from_dict` turns back into an equal config."""
@@ -183,9 +136,6 @@ class NoiseConfig:
         if self.matrix is not None:
             return math.fsum(1.0 - row[i] for i, row in enumerate(self.matrix)) / len(self.matrix)
         return self.rate
-
-
-_FIELDS = tuple(f.name for f in fields(NoiseConfig))
 
 
 # --- persistent uniforms: a counter-based hash of (key, pool index, stream) ---------------

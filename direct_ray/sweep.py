@@ -68,8 +68,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def tune_trial(param: dict[str, Any]) -> None:
-    """The Tune trainable: one trial, resumed from Tune's checkpoint when there is one."""
+def tune_trial(param: dict[str, Any], datasets: dict | None = None) -> None:
+    """The Tune trainable: one trial, resumed from Tune's checkpoint when there is one.
+
+    ``datasets`` maps dataset names to :class:`~direct_ray.runtime.inputs.DatasetRefs` that
+    the driver put in the object store once for the whole sweep (``tune.with_parameters``).
+    """
     from ray import tune
 
     from direct_ray.checkpoint import TrialState
@@ -103,7 +107,8 @@ def tune_trial(param: dict[str, Any]) -> None:
             metrics["rounds_total"] = config.rounds
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(path)))
 
-    run_trial(config, context=context, resume=resume, on_round=report, actor_cache=_TRAINABLE_ACTORS)
+    run_trial(config, context=context, resume=resume, on_round=report, actor_cache=_TRAINABLE_ACTORS,
+              dataset=(datasets or {}).get(config.dataset.name))
 
 
 def _progress_callback(n_trials: int):
@@ -117,8 +122,9 @@ def _progress_callback(n_trials: int):
             self.start = time.time()
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            log.debug("  %14s %s: round %s/%s n_labeled=%s balanced_accuracy=%.3f", trial.config["trial"]["strategy"],
-                      _trial_id(trial), result["round"], result["rounds_total"], result["n_labeled"],
+            config = TrialConfig.from_dict(trial.config["trial"])
+            log.debug("  %14s %s: round %s/%s n_labeled=%s balanced_accuracy=%.3f", str(config.strategy),
+                      config.trial_id, result["round"], result["rounds_total"], result["n_labeled"],
                       result["balanced_accuracy"])
 
         def on_trial_complete(self, iteration, trials, trial, **info):
@@ -138,37 +144,135 @@ def _trial_id(trial) -> str:
 def absolute_paths(study: StudyConfig) -> StudyConfig:
     """Make features paths absolute: trials run in other working directories (and on other nodes)."""
     datasets = tuple(
-        replace(d, path=str(Path(d.path).expanduser().resolve())) if d.path else d for d in study.datasets
+        d.model_copy(update={"path": str(Path(d.path).expanduser().resolve())}) if d.path else d for d in study.datasets
     )
     return replace(study, datasets=datasets)
 
 
-def precheck_datasets(study: StudyConfig) -> None:
-    """Load the datasets that are cheap to load here (digits, features) and check the budget fits."""
+def load_datasets(study: StudyConfig, specs: Sequence) -> dict:
+    """Load the datasets ``specs`` of ``study`` and check that every trial's budget fits: name -> Dataset."""
     from direct_ray.data import load_dataset
     from direct_ray.trial import check_trial
 
-    trials = study.trials()
-    for spec in study.datasets:
-        if spec.kind in ("digits", "features"):
-            check_trial(next(t for t in trials if t.dataset == spec), load_dataset(spec))
+    loaded = {}
+    for spec in specs:
+        loaded[spec.name] = load_dataset(spec)
+        for trial in study.trials():
+            if trial.dataset == spec:
+                check_trial(trial, len(loaded[spec.name].y_train), spec.name)
+    return loaded
+
+
+def put_datasets(study: StudyConfig, loaded: dict) -> dict:
+    """Put every dataset of the study in the object store once (loading those not in ``loaded``): name -> refs.
+
+    ``loaded`` is emptied: afterwards the arrays are held once, in the object store.
+    """
+    from direct_ray.runtime.inputs import put_dataset
+
+    loaded.update(load_datasets(study, [spec for spec in study.datasets if spec.name not in loaded]))
+    refs = {}
+    while loaded:
+        name, dataset = loaded.popitem()
+        refs[name] = put_dataset(dataset)
+    return refs
 
 
 def prepare_study(study: StudyConfig | str | Path, overrides: Sequence[str] = ()) -> StudyConfig:
-    """A validated study ready to run: parsed (from a YAML path), features paths absolute, budgets checked."""
+    """A validated study ready to run: parsed (from a YAML path), features paths absolute."""
     if not isinstance(study, StudyConfig):
         study = StudyConfig.from_yaml(study, overrides)
     elif overrides:
         raise ValueError("overrides apply to a study file; change a StudyConfig with dataclasses.replace")
-    study = absolute_paths(study)
-    precheck_datasets(study)
-    return study
+    return absolute_paths(study)
 
 
 def resolve_output(study: StudyConfig, output: str | Path | None) -> str:
     """The output root: ``results/<study name>`` by default; local paths made absolute."""
     output = str(output) if output is not None else str(Path("results") / study.name)
     return output if layout.is_uri(output) else str(Path(output).expanduser().resolve())
+
+
+class PreflightError(RuntimeError):
+    """The sweep can never run as asked (no node fits a trial, files or output unreachable); one line per problem."""
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep would run on the current cluster, and what stands in its way."""
+
+    study: StudyConfig
+    output: str
+    trials: int
+    resources: dict  # what one trial reserves
+    at_once: int  # trials that fit on the cluster now
+    problems: list[str] = field(default_factory=list)  # the sweep cannot run
+    notes: list[str] = field(default_factory=list)  # worth knowing, not blocking
+
+    def describe(self) -> str:
+        """The text of ``--dry-run``."""
+        trials = self.study.trials()
+        lines = [
+            f"study {self.study.name!r}: {self.trials} trials, results -> {self.output}",
+            f"  each trial reserves {', '.join(f'{v:g} {k}' for k, v in self.resources.items())}; "
+            f"{self.at_once} can run at once on this cluster now",
+            *(f"  {t.trial_id}" for t in trials[:10]),
+            *([f"  ... and {len(trials) - 10} more"] if len(trials) > 10 else []),
+            *(f"note: {note}" for note in self.notes),
+            *(f"problem: {problem}" for problem in self.problems),
+            "no problem found" if not self.problems else f"{len(self.problems)} problem(s): the sweep would not start",
+        ]
+        return "\n".join(lines)
+
+
+def _plan(study: StudyConfig, output: str, started_here: bool) -> SweepPlan:
+    """Check the study against the connected cluster (resources, dataset files, output on every node)."""
+    import ray
+
+    from direct_ray.runtime import preflight
+
+    resources = {"CPU": study.resources.cpus_per_trial, "GPU": study.resources.gpus_per_trial}
+    fit = preflight.resource_problems(resources["CPU"], resources["GPU"], autoscaling=not started_here)
+    problems = [] if not started_here else fit
+    problems += preflight.dataset_problems(study.datasets)
+    problems += preflight.output_problems(output)
+    n_trials = len(study.trials())
+    return SweepPlan(study, output, n_trials, {k: v for k, v in resources.items() if v},
+                     trials_at_once(study, n_trials, ray.cluster_resources()) if not fit else 0,
+                     problems, fit if not started_here else [])
+
+
+def _connect(address: str | None, num_cpus: int | None) -> tuple[bool, bool]:
+    """(this process initialised Ray, it started the session itself) after joining or starting one."""
+    import ray
+
+    from direct_ray.runtime.session import connect
+
+    if ray.is_initialized():
+        return False, False
+    return True, connect(address, num_cpus)
+
+
+def dry_run(
+    study: StudyConfig | str | Path,
+    output: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    address: str | None = None,
+    num_cpus: int | None = None,
+) -> SweepPlan:
+    """What :func:`run_sweep` would run and every problem it would stop on, without starting a trial."""
+    import ray
+
+    study = prepare_study(study, overrides)
+    load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
+    output = resolve_output(study, output)
+    initialized_here, started_here = _connect(address, num_cpus)
+    try:
+        return _plan(study, output, started_here)
+    finally:
+        if initialized_here:
+            ray.shutdown()
 
 
 def run_sweep(
@@ -186,15 +290,16 @@ def run_sweep(
     ``resume`` continues the sweep already there. Uses the running Ray session if there is
     one, else connects to ``address`` or starts a local session of ``num_cpus`` CPUs.
     Raises :class:`~direct_ray.config.ConfigError` (or ``ValueError``/``FileNotFoundError``)
-    for a bad study and :class:`~direct_ray.results.layout.SweepRecordError` for an output
-    that holds another sweep, before any trial starts.
+    for a bad study, :class:`~direct_ray.results.layout.SweepRecordError` for an output
+    that holds another sweep and :class:`PreflightError` for a sweep that could never run
+    (see :mod:`direct_ray.runtime.preflight`), before any trial starts.
     """
     study = prepare_study(study, overrides)
+    # The files of the cheap datasets are read (and every budget checked) before Ray starts.
+    loaded = load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
     output = resolve_output(study, output)
-    record = layout.open_sweep_record(output, study.raw, resume)
+    record = layout.existing_sweep_record(output, resume)
     trials = study.trials()
-    log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
-             study.b_train, output)
 
     # Tune warns on every forced snapshot; with short rounds that is noise, not news.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -207,15 +312,18 @@ def run_sweep(
 
     from direct_ray.runtime.annotators import start_shared_team
 
-    own_session = not ray.is_initialized()
-    if own_session and address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    elif own_session:
-        from direct_ray.runtime.session import start_local_ray
-
-        start_local_ray(num_cpus)
+    # Nothing is written to the output before the session works and the checks pass.
+    initialized_here, started_here = _connect(address, num_cpus)
     annotators: list = []
     try:
+        plan = _plan(study, output, started_here)
+        if plan.problems:
+            raise PreflightError("\n".join(plan.problems))
+        for note in plan.notes:
+            log.warning("note: %s", note)
+        record = record or layout.new_sweep_record(output, study.raw)
+        log.info("study %r: %d trials, %d rounds of %d labels; results -> %s", study.name, len(trials), study.rounds,
+                 study.b_train, output)
         # The team names are stored with the sweep: a resumed sweep (whose trials get the
         # parameters stored at its first run) starts the same teams again.
         if "annotator_teams" not in record:
@@ -229,7 +337,9 @@ def run_sweep(
         bundle = {"CPU": study.resources.cpus_per_trial}
         if study.resources.gpus_per_trial:
             bundle["GPU"] = study.resources.gpus_per_trial
-        trainable = tune.with_resources(tune_trial, tune.PlacementGroupFactory([{}, bundle]))
+        # Each dataset is loaded once, here, and every trial reads it from the object store.
+        trainable = tune.with_parameters(tune_trial, datasets=put_datasets(study, loaded))
+        trainable = tune.with_resources(trainable, tune.PlacementGroupFactory([{}, bundle]))
         tune_dir = layout.join(output, layout.TUNE_DIR)
         if resume and tune.Tuner.can_restore(tune_dir):
             tuner = tune.Tuner.restore(tune_dir, trainable, resume_unfinished=True, resume_errored=True)
@@ -258,7 +368,7 @@ def run_sweep(
     finally:
         for actor in annotators:
             ray.kill(actor)
-        if own_session:
+        if initialized_here:
             ray.shutdown()
     failed = {TrialConfig.from_dict(r.config["trial"]).trial_id: str(r.error) for r in results if r.error is not None}
     completed = [t.trial_id for t in trials if layout.trial_complete(output, t)]

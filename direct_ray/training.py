@@ -8,110 +8,21 @@ It uses CUDA when available and is bitwise deterministic on the CPU for a given 
 thread count.
 
 This module imports torch only inside :func:`fit_and_score` (the networks and loops live in
-:mod:`direct_ray.models`), so parsing a study's ``model:`` mapping does not load torch.
-
-Per-kind defaults (any of them can be set in the study's ``model:`` mapping):
-
-========= ====== ===== ============ ========== ==========================================
-kind      epochs lr    weight_decay batch_size why
-========= ====== ===== ============ ========== ==========================================
-mlp       50     0.01  5e-5         128        fast on one CPU core (digits, 300 labels,
-                                               1,257-example pool: about 0.1 s) and as
-                                               accurate there as longer schedules
-linear    50     0.01  5e-5         128        softmax regression on the given features
-resnet18  20     0.01  5e-5         128        the paper's Adam and lr 0.01, GALAXY's weight
-                                               decay; the paper trains 500 epochs per round
-                                               (set ``epochs: 500`` to reproduce it exactly)
-========= ====== ===== ============ ========== ==========================================
+:mod:`direct_ray.models`), so parsing a study's ``model:`` mapping does not load torch. The
+mapping itself, :class:`ModelConfig` with its per-kind defaults, lives in
+:mod:`direct_ray.model_config` (imported by both modules) and is re-exported here.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
-from direct_ray.validation import check_keys
+from direct_ray.model_config import DEFAULTS, MODEL_KINDS, ModelConfig
 
-MODEL_KINDS = ("mlp", "linear", "resnet18")
-
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "mlp": {"epochs": 50, "lr": 1e-2, "weight_decay": 5e-5, "batch_size": 128},
-    "linear": {"epochs": 50, "lr": 1e-2, "weight_decay": 5e-5, "batch_size": 128},
-    "resnet18": {"epochs": 20, "lr": 1e-2, "weight_decay": 5e-5, "batch_size": 128},
-}
-
-# Fields only one kind uses: giving them to another kind in a study is an error.
-_KIND_ONLY = {"hidden": "mlp", "pretrained": "resnet18"}
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The network and its optimiser settings; ``None`` means the kind's default (see module doc).
-
-    ``pretrained`` (resnet18 only): ``False`` for random initialisation, ``True`` for
-    torchvision's ImageNet weights (downloaded when online, read from torch's hub cache
-    otherwise), or a path to a ``.pth`` state_dict of a torchvision ResNet-18 (its ``fc``
-    is ignored). ``class_weighted``: cross-entropy weights each labeled example by the
-    inverse frequency of its class among the labeled set (GALAXY's training code).
-    """
-
-    kind: str = "mlp"
-    pretrained: bool | str = False
-    hidden: int = 128
-    epochs: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    batch_size: int | None = None
-    class_weighted: bool = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"kind: unknown model {self.kind!r}; choose one of {list(MODEL_KINDS)}")
-        for name, value in DEFAULTS[self.kind].items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
-        _check_int("hidden", self.hidden, 1)
-        _check_int("epochs", self.epochs, 1)
-        # The ResNet's batch norm needs at least two examples per training batch.
-        _check_int("batch_size", self.batch_size, 2 if self.kind == "resnet18" else 1)
-        _check_number("lr", self.lr, positive=True)
-        _check_number("weight_decay", self.weight_decay, positive=False)
-        if not isinstance(self.class_weighted, bool):
-            raise ValueError(f"class_weighted must be true or false, got {self.class_weighted!r}")
-        if not isinstance(self.pretrained, (bool, str)) or self.pretrained == "":
-            raise ValueError(f"pretrained must be true, false or a path to a .pth state_dict, got {self.pretrained!r}")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
-        """Parse a study's ``model:`` mapping: ``kind`` plus hyperparameters overriding the defaults."""
-        check_keys(data, [f.name for f in fields(cls)], what="model", hint=" such as {kind: mlp}")
-        kind = data.get("kind", cls.kind)
-        for key, only in _KIND_ONLY.items():
-            if key in data and kind != only:
-                raise ValueError(f"{key}: only kind {only!r} uses it, not {kind!r}")
-        return cls(**dict(data))
-
-    def to_dict(self) -> dict:
-        """Every setting this kind uses, defaults resolved (what ``from_dict`` accepts back)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if _KIND_ONLY.get(f.name, self.kind) == self.kind
-        }
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_number(name: str, value: Any, positive: bool) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value)
-    if bad or (value <= 0 if positive else value < 0):
-        raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
+__all__ = ["DEFAULTS", "MODEL_KINDS", "FitResult", "ModelConfig", "fit_and_score"]
 
 
 @dataclass

@@ -28,18 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 import ray
 
 from direct_ray.checkpoint import TrialState
 from direct_ray.config import ConfigError, TrialConfig
-from direct_ray.data import Dataset, load_dataset
+from direct_ray.data import load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.pool_state import PoolState
 from direct_ray.results.rows import RoundTimes, curve_row, selection_rows
-from direct_ray.results.schema import META_STUDY, META_TRIAL, META_VERSIONS
+from direct_ray.results.schema import META_RUNTIME, META_STUDY, META_TRIAL, META_VERSIONS
 from direct_ray.results.write import TrialWriter
 from direct_ray.runtime import faults
+from direct_ray.runtime.inputs import DatasetRefs, put_dataset
 from direct_ray.runtime.tasks import train_and_score
 from direct_ray.runtime.team import ActorCache, TrialTeam, trial_team
 from direct_ray.seeding import INITIAL_STREAM, TRAIN_STREAM, generator, int_seed
@@ -63,13 +63,12 @@ class TrialContext:
     annotator_team: Optional[str] = None
 
 
-def check_trial(config: TrialConfig, dataset: Dataset) -> None:
-    """Checks that need the data, done before any actor starts."""
-    n = len(dataset.y_train)
-    if config.total_budget > n:
+def check_trial(config: TrialConfig, pool_size: int, dataset: str) -> None:
+    """Checks that need the data (its pool size), done before any actor starts."""
+    if config.total_budget > pool_size:
         raise ConfigError(
             f"budget: initial_size + rounds * b_train = {config.total_budget} labels, but the pool "
-            f"of {dataset.name} has only {n} examples"
+            f"of {dataset} has only {pool_size} examples"
         )
 
 
@@ -81,6 +80,7 @@ def run_trial(
     checkpoint_dir: Path | str | None = None,
     on_round: RoundCallback | None = None,
     actor_cache: ActorCache | None = None,
+    dataset: DatasetRefs | None = None,
 ) -> TrialState:
     """Run (or resume) one trial to the end and return its final state.
 
@@ -89,55 +89,41 @@ def run_trial(
     state is saved to ``checkpoint_dir`` (when given), the trial's Parquet files are
     rewritten under ``context.output`` (when given), then ``on_round(state, row)`` is called.
     The trial's actors end with it, unless ``actor_cache`` keeps them for the caller's next
-    trial. Starts a local Ray session if none is running.
+    trial. ``dataset``: the trial's dataset already in the object store (a sweep puts each
+    dataset once); None loads it here. Starts a local Ray session if none is running.
     """
     context = context or TrialContext()
     if resume is None and TrialState.exists_in(checkpoint_dir):
         resume = TrialState.load(checkpoint_dir)
     if resume is not None and resume.trial_id != config.trial_id:
         raise ValueError(f"checkpoint belongs to trial {resume.trial_id}, not {config.trial_id}")
-    dataset = load_dataset(config.dataset)
-    check_trial(config, dataset)
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+    if dataset is None:
+        loaded = load_dataset(config.dataset)
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False)
+        dataset = put_dataset(loaded)
+        del loaded  # the inputs are held once, in the object store
+    check_trial(config, dataset.pool_size, dataset.name)
     state = resume or TrialState(trial_id=config.trial_id)
     if state.pool is None:
-        state.pool = PoolState.empty(len(dataset.y_train), dataset.num_classes)
-    # The pool's inputs go into the object store once; tasks and actors get references, and
-    # this process keeps only the test labels, so the inputs are held once, in shared memory.
-    inputs = (ray.put(dataset.x_train), ray.put(dataset.x_test))
-    truth = ray.put(dataset.y_train)
-    about = _About(dataset.name, dataset.num_classes, float(dataset.imbalance_ratio), len(dataset.y_train), dataset.y_test)
-    del dataset
+        state.pool = PoolState.empty(dataset.pool_size, dataset.num_classes)
     metadata = {META_STUDY: {"sweep_id": context.sweep_id, **context.study}, META_TRIAL: config.to_dict(),
                 META_VERSIONS: context.versions}
-    writer = TrialWriter(context.output, dataset=about.name, strategy=str(config.strategy),
+    writer = TrialWriter(context.output, dataset=dataset.name, strategy=str(config.strategy),
                          trial_id=config.trial_id, metadata=metadata)
-    with trial_team(config, about.num_classes, truth, state.pool, state.strategy_state,
+    with trial_team(config, dataset.num_classes, dataset.truth, state.pool, state.strategy_state,
                     annotator_team=context.annotator_team, cache=actor_cache) as team, writer:
-        _Rounds(config, about, context.sweep_id, state, team, inputs).run(checkpoint_dir, writer, on_round)
+        _Rounds(config, dataset, context.sweep_id, state, team).run(checkpoint_dir, writer, on_round)
         team.verify(state.pool)
     return state
-
-
-@dataclass(frozen=True)
-class _About:
-    """What the round loop needs of the dataset besides the object-store references."""
-
-    name: str
-    num_classes: int
-    imbalance_ratio: float
-    pool_size: int
-    y_test: np.ndarray
 
 
 class _Rounds:
     """The round loop of one trial (see the module docstring)."""
 
-    def __init__(self, config: TrialConfig, about: _About, sweep_id: str, state: TrialState, team: TrialTeam,
-                 inputs: tuple) -> None:
-        self.config, self.about, self.state, self.team, self.inputs, self.sweep_id = config, about, state, team, inputs, sweep_id
-        self.needs_embeddings = strategy_class(config.strategy).needs_embeddings
+    def __init__(self, config: TrialConfig, dataset: DatasetRefs, sweep_id: str, state: TrialState, team: TrialTeam) -> None:
+        self.config, self.dataset, self.state, self.team, self.sweep_id = config, dataset, state, team, sweep_id
+        self.needs_embeddings = strategy_class(config.strategy.name).needs_embeddings
         self.effective_b_parallel = team.effective_b_parallel()
         # Round r's wall time is the span from round r-1's row to round r's row, so every
         # second (Ray calls, checkpoints, reports) is counted in exactly one round.
@@ -147,7 +133,7 @@ class _Rounds:
     def run(self, checkpoint_dir, writer: TrialWriter, on_round: RoundCallback | None) -> None:
         cfg, state = self.config, self.state
         if state.next_round == 0 and state.pool.n_labeled == 0:
-            initial = generator(cfg.seed, INITIAL_STREAM).choice(self.about.pool_size, size=cfg.initial_size, replace=False)
+            initial = generator(cfg.seed, INITIAL_STREAM).choice(self.dataset.pool_size, size=cfg.initial_size, replace=False)
             purchase = self.team.buy(0, initial)
             self.team.record(0, purchase, state.pool)
             state.pending_select_seconds = purchase.seconds
@@ -156,7 +142,7 @@ class _Rounds:
             row, training = self._round(round_, training)
             if checkpoint_dir is not None:
                 state.save(checkpoint_dir)
-            writer.submit(state.curve, state.selections)
+            writer.submit(state.curve, state.selections, {META_RUNTIME: self.runtime})
             log.info("[%s] round %d/%d n_labeled=%d balanced_accuracy=%.3f minority_labels=%d",
                      cfg.trial_id, round_, cfg.rounds, row["n_labeled"], row["balanced_accuracy"],
                      row["n_minority_labels"])
@@ -167,10 +153,10 @@ class _Rounds:
         """Submit round ``round_``'s training task on every label bought so far; returns its three refs."""
         cfg = self.config
         labeled, labels = self.state.pool.training_set()
-        x_pool, x_test = self.inputs
+        data = self.dataset
         return train_and_score.options(num_cpus=cfg.resources.cpus_per_trial, num_gpus=cfg.resources.gpus_per_trial).remote(
-            cfg.model.to_dict(), x_pool, labeled, labels, x_test, self.about.num_classes,
-            int_seed(cfg.seed, TRAIN_STREAM, round_), self.needs_embeddings,
+            cfg.model.to_dict(), data.x_pool, labeled, labels, data.x_test, data.num_classes,
+            int_seed(cfg.seed, TRAIN_STREAM, round_), self.needs_embeddings, cfg.resources.gpus_per_trial > 0,
         )
 
     def _round(self, round_: int, training: tuple) -> tuple[dict, tuple | None]:
@@ -187,11 +173,12 @@ class _Rounds:
         times = RoundTimes(info["train_seconds"], info["score_seconds"], state.pending_select_seconds,
                            self.carried + (now - self.span_start))
         self.span_start, self.carried = now, 0.0
-        about = self.about
-        metrics = classification_metrics(about.y_test, info["test_pred"], about.num_classes)
-        row = curve_row(cfg, sweep_id=self.sweep_id, dataset=about.name, num_classes=about.num_classes,
-                        imbalance_ratio=about.imbalance_ratio, round_=round_, pool=pool, metrics=metrics, times=times,
-                        effective_b_parallel=self.effective_b_parallel)
+        data = self.dataset
+        metrics = classification_metrics(data.y_test, info["test_pred"], data.num_classes)
+        row = curve_row(cfg, sweep_id=self.sweep_id, dataset=data.name, num_classes=data.num_classes,
+                        imbalance_ratio=data.imbalance_ratio, round_=round_, pool=pool, metrics=metrics, times=times,
+                        effective_b_parallel=self.effective_b_parallel, device=info["device"])
+        self.runtime = {key: info[key] for key in ("device", "torch", "cuda")}
         state.selections.extend(selection_rows(pool, cfg.trial_id, round_))
         state.curve.append(row)
         state.pending_select_seconds = 0.0

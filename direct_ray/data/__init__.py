@@ -28,7 +28,7 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
 
     Raises ``ValueError`` for a malformed features file or a K larger than its classes,
     ``FileNotFoundError`` for a missing features file, and
-    ``direct_ray.data.torchvision_sets.DatasetUnavailableError`` for image datasets that are
+    ``direct_ray.data.spec.DatasetUnavailableError`` for image datasets that are
     neither on disk nor downloadable.
     """
     if spec.kind == "digits":

@@ -8,14 +8,15 @@ classes, a features file without ``path``) is an error before anything starts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, Optional
 
 import numpy as np
+from pydantic import model_validator
 
 from direct_ray.data.imbalance import imbalance_ratio
-from direct_ray.validation import check_keys
+from direct_ray.validated import Flag, Frozen, Int, Text, parse
 
 DATASET_KINDS = ("digits", "features", "cifar10", "cifar100", "svhn")
 TORCHVISION_KINDS = ("cifar10", "cifar100", "svhn")
@@ -26,8 +27,11 @@ KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
+
+class DatasetUnavailableError(RuntimeError):
+    """The dataset's files are not on disk (or are corrupted) and could not be downloaded."""
+
+class DatasetSpec(Frozen):
     """Which dataset, with how many classes after the imbalance construction.
 
     ``path`` is the ``.npz`` file of kind ``features`` (and only of it); ``root`` and
@@ -35,42 +39,30 @@ class DatasetSpec:
     for them). Giving a field the kind does not use is an error, so typos surface early.
     """
 
-    kind: str
-    num_classes: int = 2
-    path: str | None = None
-    root: str = "~/data"
-    download: bool = True
+    kind: Literal[DATASET_KINDS]
+    num_classes: Int(2) = 2
+    path: Optional[Text] = None
+    root: Text = "~/data"
+    download: Flag = True
 
-    def __post_init__(self) -> None:
-        if self.kind not in DATASET_KINDS:
-            raise ValueError(f"kind: unknown dataset {self.kind!r}; choose one of {list(DATASET_KINDS)}")
-        k = self.num_classes
-        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, got {k!r}")
+    @model_validator(mode="after")
+    def _fits_the_kind(self) -> "DatasetSpec":
         known = KNOWN_CLASSES.get(self.kind)
-        if known is not None and k > known:
-            raise ValueError(f"num_classes={k} exceeds the {known} classes of {self.kind}")
-        if self.kind == "features":
-            if not isinstance(self.path, str) or not self.path:
-                raise ValueError("path: kind 'features' needs path, the .npz file (x_train, y_train, x_test, y_test)")
-        elif self.path is not None:
+        if known is not None and self.num_classes > known:
+            raise ValueError(f"num_classes={self.num_classes} exceeds the {known} classes of {self.kind}")
+        if self.kind == "features" and self.path is None:
+            raise ValueError("path: kind 'features' needs path, the .npz file (x_train, y_train, x_test, y_test)")
+        if self.kind != "features" and self.path is not None:
             raise ValueError(f"path: only kind 'features' reads a file; {self.kind!r} takes no path")
-        if not isinstance(self.root, str) or not self.root:
-            raise ValueError(f"root must be a non-empty string, got {self.root!r}")
-        if not isinstance(self.download, bool):
-            raise ValueError(f"download must be true or false, got {self.download!r}")
+        if self.kind not in TORCHVISION_KINDS:
+            for key in sorted({"root", "download"} & self.model_fields_set):
+                raise ValueError(f"{key}: only the torchvision kinds {list(TORCHVISION_KINDS)} use it")
+        return self
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DatasetSpec":
         """Parse a study's ``dataset:`` mapping; unknown or unused keys are errors naming the key."""
-        check_keys(data, [f.name for f in fields(cls)], what="dataset", hint=" with at least 'kind'")
-        if "kind" not in data:
-            raise ValueError(f"kind is required; choose one of {list(DATASET_KINDS)}")
-        if data["kind"] not in TORCHVISION_KINDS:
-            for key in ("root", "download"):
-                if key in data:
-                    raise ValueError(f"{key}: only the torchvision kinds {list(TORCHVISION_KINDS)} use it")
-        return cls(**dict(data))
+        return parse(cls, data, "dataset")
 
     def to_dict(self) -> dict:
         """The fields this kind uses (what ``from_dict`` accepts back)."""

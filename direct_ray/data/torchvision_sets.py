@@ -14,12 +14,10 @@ from pathlib import Path
 import numpy as np
 from torchvision import datasets
 
-
-class DatasetUnavailableError(RuntimeError):
-    """The dataset's files are not on disk (or are corrupted) and could not be downloaded."""
+from direct_ray.data.spec import DatasetUnavailableError
 
 
-def _expected_files(kind: str, root: Path) -> tuple[list[Path], str]:
+def expected_files(kind: str, root: Path) -> tuple[list[Path], str]:
     """The files torchvision reads for ``kind`` under ``root`` and the URL(s) they come from."""
     if kind == "svhn":
         entries = [datasets.SVHN.split_list[split] for split in ("train", "test")]
@@ -52,7 +50,7 @@ def torchvision_splits(kind: str, root: str, download: bool) -> tuple[np.ndarray
         x_train, y_train = _arrays(train)
         x_test, y_test = _arrays(test)
     except (RuntimeError, OSError) as err:  # torchvision: "not found or corrupted"; offline: URLError
-        files, source = _expected_files(kind, root_path)
+        files, source = expected_files(kind, root_path)
         listing = "\n  ".join(str(f) for f in files)
         how = "it could not be downloaded" if download else "download is off (dataset.download: false)"
         raise DatasetUnavailableError(

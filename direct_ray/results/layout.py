@@ -94,8 +94,8 @@ def write_sweep_record(root: Path | str, record: dict) -> None:
         f.write(json.dumps(record, indent=2, default=str).encode())
 
 
-def open_sweep_record(root: Path | str, study_raw: dict, resume: bool) -> dict:
-    """The record of the sweep in ``root``: read it (``resume``) or create it.
+def existing_sweep_record(root: Path | str, resume: bool) -> dict | None:
+    """The record of the sweep in ``root`` when resuming (None for a new sweep); reads only.
 
     Refuses to start a second sweep in an output that holds one, and to resume where there
     is none (:class:`SweepRecordError`, whose message says what to do).
@@ -107,8 +107,12 @@ def open_sweep_record(root: Path | str, study_raw: dict, resume: bool) -> dict:
         )
     if record is None and resume:
         raise SweepRecordError(f"--resume given but {root} holds no sweep to resume")
-    if record is None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        record = {"sweep_id": f"{study_raw['name']}-{stamp}", "study": study_raw}
-        write_sweep_record(root, record)
+    return record
+
+
+def new_sweep_record(root: Path | str, study_raw: dict) -> dict:
+    """Create and write the record of a new sweep: its id (study name and UTC time) and the study."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    record = {"sweep_id": f"{study_raw['name']}-{stamp}", "study": study_raw}
+    write_sweep_record(root, record)
     return record

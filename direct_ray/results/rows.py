@@ -28,7 +28,6 @@ class RoundTimes:
     select: float
     round: float
 
-
 def curve_row(
     config: TrialConfig,
     *,
@@ -41,6 +40,7 @@ def curve_row(
     metrics: dict,
     times: RoundTimes,
     effective_b_parallel: int,
+    device: str,
 ) -> dict:
     """One row of the curves table (every column of :data:`~.schema.CURVE_SCHEMA`)."""
     return {
@@ -69,6 +69,7 @@ def curve_row(
         "round_seconds": float(times.round),
         "model": config.model.kind,
         "noise_config": json.dumps(config.noise.to_dict(), sort_keys=True),
+        "device": device,
     }
 
 

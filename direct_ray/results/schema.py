@@ -27,6 +27,7 @@ META_TABLE = "direct_ray.table"  # "curves" or "selections"
 META_STUDY = "direct_ray.study"  # the study configuration, JSON
 META_TRIAL = "direct_ray.trial"  # this trial's configuration, JSON
 META_VERSIONS = "direct_ray.versions"  # package versions, JSON
+META_RUNTIME = "direct_ray.runtime"  # where the trial trained: device, torch and CUDA versions, JSON
 
 CURVES = "curves"
 SELECTIONS = "selections"
@@ -68,6 +69,8 @@ CURVE_SCHEMA = pa.schema(
         ("model", pa.string()),
         # full noise configuration as JSON (rates per annotator, persistence, matrix).
         ("noise_config", pa.string()),
+        # where the round's model trained: "cpu" or "cuda:<GPU model>".
+        ("device", pa.string()),
     ]
 )
 

@@ -80,14 +80,20 @@ class TrialWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") if output is not None else None
         self._pending: Future | None = None
 
-    def submit(self, curve: Sequence[Mapping[str, Any]], selections: Sequence[Mapping[str, Any]]) -> None:
-        """Rewrite both files with these rows (copied now: the caller may keep appending)."""
+    def submit(
+        self, curve: Sequence[Mapping[str, Any]], selections: Sequence[Mapping[str, Any]], metadata: Mapping | None = None
+    ) -> None:
+        """Rewrite both files with these rows (copied now: the caller may keep appending).
+
+        ``metadata`` adds keys to the files' metadata (e.g. what only the training task knows).
+        """
         if self._pool is None:
             return
         self._wait()
         tables = [(CURVES, list(curve)), (SELECTIONS, list(selections))]
+        where = {**self.where, "metadata": {**self.where["metadata"], **(metadata or {})}}
         self._pending = self._pool.submit(
-            lambda: [write_trial_table(self.output, table, rows, **self.where) for table, rows in tables]
+            lambda: [write_trial_table(self.output, table, rows, **where) for table, rows in tables]
         )
 
     def _wait(self) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from direct_ray.noise import NoiseConfig, NoiseModel
 from direct_ray.runtime import faults
@@ -28,8 +29,10 @@ from direct_ray.runtime.priority import coordination_actor
 from direct_ray.seeding import ANNOTATOR_STREAM
 from direct_ray.strategies.base import label_dtype
 
-# An annotator that crashes is restarted by Ray and the interrupted query is retried.
-MAX_RESTARTS = 3
+# An annotator that crashes, or whose node is lost, is restarted by Ray (on another node if
+# need be) as often as it takes, and the interrupted query is retried: an annotator keeps
+# nothing a trial could lose (see the module docstring), so restarting it is always safe.
+UNLIMITED = -1
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class Annotator:
         return answers
 
 
-AnnotatorActor = coordination_actor(Annotator, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
+AnnotatorActor = coordination_actor(Annotator, max_restarts=UNLIMITED, max_task_retries=UNLIMITED)
 
 
 def team_member_name(team: str, annotator: int) -> str:
@@ -117,11 +120,14 @@ def start_shared_team(team: str, size: int) -> list:
     The caller owns the actors: they live as long as it does, or until it kills them.
     """
     handles: dict[int, object] = {}
+    # Beside the caller (a sweep's driver, on the head node of a cluster), where the
+    # autoscaler's scale-down cannot take them; elsewhere if that node cannot host them.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     for _ in range(50):
         # All missing members start at once; one whose name still belongs to a team of the
         # same name that was just killed comes back dead, and is asked for again.
         fresh = {
-            i: AnnotatorActor.options(name=team_member_name(team, i), get_if_exists=True).remote(i)
+            i: AnnotatorActor.options(name=team_member_name(team, i), get_if_exists=True, scheduling_strategy=here).remote(i)
             for i in range(size)
             if i not in handles
         }

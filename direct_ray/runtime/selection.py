@@ -23,10 +23,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import ray
 
-from direct_ray.runtime.annotators import MAX_RESTARTS, Oracle
+from direct_ray.runtime.annotators import Oracle
 from direct_ray.runtime.priority import coordination_actor
 from direct_ray.seeding import SELECT_STREAM, generator
 from direct_ray.strategies import make_strategy
+
+# Briefings an annotator may lose in a row (each loss is a crash right after its briefing)
+# before the trial gives up on it: far more than chance, few enough to end a crash loop.
+MAX_FORGETTING = 20
+# Waits between calls to an annotator that Ray reports temporarily unavailable (its node is
+# unreachable but not yet declared dead): doubling from the first, capped at the last.
+BACKOFF_SECONDS = (0.25, 30.0)
 
 
 @dataclass
@@ -68,10 +75,11 @@ class Selector:
         truth: list,
         oracle: Oracle,
         strategy_state: dict | None = None,
+        strategy_options: dict | None = None,
     ) -> None:
         if len(annotators) < 1:
             raise ValueError("at least one annotator is needed")
-        self.strategy = make_strategy(strategy, b_parallel=b_parallel)
+        self.strategy = make_strategy(strategy, b_parallel=b_parallel, **(strategy_options or {}))
         self.strategy.set_state(dict(strategy_state or {}))
         self.annotators = annotators
         self.seed = seed
@@ -157,19 +165,43 @@ class TeamAnnotate:
         """Send each annotator its share at once; brief those that do not know the trial and ask again."""
         selector, team = self.selector, self.selector.annotators
         token = selector.trial_token
-        answers = dict(zip(shares, ray.get([team[who].label.remote(token, share) for who, share in shares.items()])))
+        answers = dict(zip(shares, calls([lambda who=who: team[who].label.remote(token, shares[who]) for who in shares])))
         # An annotator may crash (and be restarted, forgetting its briefings) at any point,
         # also right after a briefing: brief and ask again, as often as Ray restarts it.
-        for _ in range(MAX_RESTARTS + 1):
+        for _ in range(MAX_FORGETTING):
             unbriefed = [who for who, answer in answers.items() if answer is None]
             if not unbriefed:
                 return answers
-            ray.get([team[who].brief.remote(token, selector.truth_box, selector.oracle) for who in unbriefed])
-            answers.update(zip(unbriefed, ray.get([team[who].label.remote(token, shares[who]) for who in unbriefed])))
+            calls([lambda who=who: team[who].brief.remote(token, selector.truth_box, selector.oracle) for who in unbriefed])
+            answers.update(zip(unbriefed, calls([lambda who=who: team[who].label.remote(token, shares[who])
+                                                 for who in unbriefed])))
         forgetful = [who for who, answer in answers.items() if answer is None]
-        if forgetful:
-            raise RuntimeError(f"annotators {forgetful} kept forgetting trial {token} right after their briefing")
-        return answers
+        raise RuntimeError(f"annotators {forgetful} forgot trial {token} right after each of {MAX_FORGETTING} briefings")
+
+
+def calls(senders: list) -> list:
+    """Results of the Ray calls ``sender()`` starts, waiting out annotators that are briefly unreachable.
+
+    A call that fails with ``ActorUnavailableError`` is sent again after a backoff, until it
+    succeeds or Ray declares the actor dead; Ray restarts a dead annotator (without limit)
+    and retries its call itself. The calls are idempotent: an answer depends only on its
+    query key, and a briefing may be repeated.
+    """
+    results: list = [None] * len(senders)
+    pending = {i: sender() for i, sender in enumerate(senders)}
+    wait = BACKOFF_SECONDS[0]
+    while pending:
+        retry = {}
+        for i, ref in pending.items():
+            try:
+                results[i] = ray.get(ref)
+            except ray.exceptions.ActorUnavailableError:
+                retry[i] = senders[i]
+        if retry:
+            time.sleep(wait)
+            wait = min(2 * wait, BACKOFF_SECONDS[1])
+        pending = {i: sender() for i, sender in retry.items()}
+    return results
 
 
 SelectionActor = coordination_actor(Selector)

@@ -1,12 +1,20 @@
-"""A local Ray session set up for this package's work (sweeps, trials, benchmarks, tests).
+"""How a process gets its Ray session: join a cluster, or start a local session of its own.
 
-On a cluster the session is the cluster's (``ray start`` in ``cluster.yaml``); this only
-concerns the session a process starts for itself.
+:func:`connect` follows the order Ray's own tools use: an explicit address, then
+``RAY_ADDRESS`` (what ``ray job submit`` and a cluster head's shell provide), then a Ray
+cluster already running on this machine (``ray start``), and only then a new local session.
+Settings for the session (:data:`LOCAL_RAY_CONFIG`) are passed only when this process starts
+it: a running cluster has its own, and Ray refuses them when joining.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+
 import ray
+
+log = logging.getLogger(__name__)
 
 LOCAL_RAY_CONFIG = {
     # Every trial starts a few zero-CPU actors (pool, selection, annotators). Ray counts them
@@ -32,4 +40,30 @@ def start_local_ray(num_cpus: int | None = None, *, quiet: bool = False) -> None
     process would otherwise spill into the first one's directory (and warn about it).
     """
     options = {"configure_logging": False} if quiet else {}
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _system_config=dict(LOCAL_RAY_CONFIG), **options)
+    # address="local": always a new session, never one that happens to run on this machine.
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+             _system_config=dict(LOCAL_RAY_CONFIG), **options)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join a Ray cluster or start a local session; returns True when this process started it.
+
+    ``address`` first, then ``RAY_ADDRESS``, then a cluster running on this machine, then a
+    new local session of ``num_cpus`` CPUs. Asking for ``num_cpus`` means a local session of
+    that size, so it skips the search for a running cluster.
+    """
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        log.info("joined the Ray cluster at %s", address)
+        return False
+    if num_cpus is None:
+        try:
+            ray.init(address="auto", include_dashboard=False, log_to_driver=False)
+        except ConnectionError:
+            pass
+        else:
+            log.info("joined the Ray cluster running on this machine (pass --num-cpus N for a session of its own)")
+            return False
+    start_local_ray(num_cpus)
+    return True

@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from direct_ray.pool_state import PoolState
 from direct_ray.runtime.annotators import AnnotatorActor, Oracle, shared_team
@@ -131,19 +132,23 @@ def trial_team(
     annotators. After a failure the actors are always ended, never kept.
     """
     actors = cache.take() if cache is not None else Actors()
+    # Beside the trial's own process: a trial then depends on one node (and the head), so a
+    # lost node fails whole trials, which Tune retries from their checkpoints elsewhere.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     kept = False
     try:
         if annotator_team is not None:
             annotators = shared_team(annotator_team, config.b_parallel)
         else:
             while len(actors.annotators) < config.b_parallel:
-                actors.annotators.append(AnnotatorActor.remote(len(actors.annotators)))
+                actors.annotators.append(AnnotatorActor.options(scheduling_strategy=here).remote(len(actors.annotators)))
             annotators = actors.annotators[: config.b_parallel]
         oracle = Oracle(config.noise, num_classes, config.seed)
-        selector_args = (config.strategy, config.b_parallel, annotators, config.seed, [truth], oracle, strategy_state)
+        selector_args = (config.strategy.name, config.b_parallel, annotators, config.seed, [truth], oracle,
+                         strategy_state, config.strategy.options)
         if actors.selector is None:
-            actors.selector = SelectionActor.remote(*selector_args)
-            actors.pool = PoolActor.remote(pool)
+            actors.selector = SelectionActor.options(scheduling_strategy=here).remote(*selector_args)
+            actors.pool = PoolActor.options(scheduling_strategy=here).remote(pool)
         else:
             ray.get([actors.selector.reset.remote(*selector_args), actors.pool.reset.remote(pool)])
         ray.get([actor.__ray_ready__.remote() for actor in [actors.pool, *annotators]])

@@ -134,6 +134,16 @@ def test_embedding_strategy_gets_embeddings(ray_session):
     assert state.curve[-1]["n_labeled"] == 20
 
 
+def test_strategy_options_reach_the_strategy_and_the_label_names_the_results(ray_session, tmp_path):
+    plain = run_trial(make_config(strategy="badge", rounds=1, noise=NoiseConfig()), context=TrialContext())
+    small = make_config(strategy={"name": "badge", "label": "badge-small", "max_candidates": 12}, rounds=1, noise=NoiseConfig())
+    state = run_trial(small, context=TrialContext(output=tmp_path))
+    assert {row["strategy"] for row in state.curve} == {"badge-small"}
+    assert [p.name for p in (tmp_path / "curves" / "dataset=digits-k2").iterdir()] == ["strategy=badge-small"]
+    # 12 candidates (of ~1,250) are drawn at random: the purchase differs from plain BADGE's.
+    assert purchases(state) != purchases(plain)
+
+
 @pytest.mark.parametrize(
     "build, message",
     [

@@ -1,10 +1,18 @@
 """Study parsing and validation: every error names its field; every shipped study parses."""
 
-from pathlib import Path
+import json
+import pickle
+import re
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
-from direct_ray.config import ConfigError, StudyConfig, TrialConfig, apply_overrides
+from direct_ray.config import ConfigError, Resources, StrategySpec, StudyConfig, TrialConfig, apply_overrides
+from direct_ray.data import DatasetSpec
+from direct_ray.model_config import ModelConfig
+from direct_ray.noise import NoiseConfig
+from direct_ray.training import ModelConfig as TrainingModelConfig
 from tests.studies import study
 
 from tests.paths import ROOT
@@ -14,7 +22,7 @@ def test_grid_expands_to_every_combination_with_unique_ids():
     trials = StudyConfig.from_dict(study()).trials()
     assert len(trials) == 2 * 2 * 2 * 2
     assert len({t.trial_id for t in trials}) == len(trials)
-    assert {t.strategy for t in trials} == {"direct", "random"}
+    assert {str(t.strategy) for t in trials} == {"direct", "random"}
 
 
 def test_initial_size_defaults_to_b_train():
@@ -94,7 +102,7 @@ def test_every_shipped_study_parses(path):
 
 def test_default_study_is_the_documented_one():
     parsed = StudyConfig.from_yaml(ROOT / "sweeps" / "default.yaml")
-    assert parsed.strategies == ("direct", "galaxy", "random", "confidence")
+    assert [s.label for s in parsed.strategies] == ["direct", "galaxy", "random", "confidence"]
     assert parsed.b_parallels == (1, 5)
     assert [n.model for n in parsed.noises] == ["none", "uniform"]
     assert len(parsed.seeds) == 2 and len(parsed.trials()) == 32
@@ -114,3 +122,133 @@ def test_per_dataset_budgets_override_the_top_level():
         StudyConfig.from_dict(study(budgets={"digits": {"b_train": 0}}))
     with pytest.raises(ConfigError, match="budgets.digits: unknown key"):
         StudyConfig.from_dict(study(budgets={"digits": {"epochs": 3}}))
+
+
+# --- strategy entries ------------------------------------------------------------------
+
+
+def _strategies(*entries) -> StudyConfig:
+    data = study()
+    data["grid"] = {**data["grid"], "strategy": list(entries)}
+    return StudyConfig.from_dict(data)
+
+
+def test_strategy_entries_carry_options_and_labels():
+    parsed = _strategies("direct", {"name": "badge", "max_candidates": 20000}, {"name": "badge", "label": "badge-default"})
+    plain, options, labeled = parsed.strategies
+    assert (plain.name, plain.label, plain.options, str(plain)) == ("direct", "direct", {}, "direct")
+    assert (options.name, options.label, options.options) == ("badge", "badge", {"max_candidates": 20000})
+    assert (str(labeled), labeled.options) == ("badge-default", {})
+    assert [s.to_dict() for s in parsed.strategies] == [
+        "direct",
+        {"name": "badge", "max_candidates": 20000},
+        {"name": "badge", "label": "badge-default"},
+    ]
+    trials = parsed.trials()
+    assert {t.trial_id.split("_")[1] for t in trials} == {"direct", "badge", "badge-default"}
+    assert len({t.trial_id for t in trials}) == len(trials) == len(set(trials))
+    for trial in trials:
+        assert TrialConfig.from_dict(json.loads(json.dumps(trial.to_dict()))) == trial
+
+
+def test_an_option_equal_to_the_default_is_the_plain_strategy():
+    spec = StrategySpec.from_dict({"name": "badge", "max_candidates": 50_000})
+    assert spec == StrategySpec.from_dict("badge") and spec.to_dict() == "badge"
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "badge", "max_candidates": "many"}, r"^grid\.strategy\[1\]\.max_candidates: input should be a valid integer"),
+        ({"name": "badge", "max_candidates": True}, r"^grid\.strategy\[1\]\.max_candidates: input should be a valid integer"),
+        ({"name": "badge", "max_candidates": 0}, r"^grid\.strategy\[1\]: max_candidates must be a positive integer"),
+        ({"name": "badge", "candidates": 5}, r"unknown key\(s\) \['candidates'\]; allowed: \['name', 'label', 'max_candidates'\]"),
+        ({"name": "random", "max_candidates": 5}, r"grid\.strategy\[1\]: unknown key\(s\) \['max_candidates'\]; allowed: \['name', 'label'\]"),
+        ({"name": "badge", "label": "my badge"}, r"^grid\.strategy\[1\]\.label: must be letters, digits"),
+        ({"name": "badge", "label": ".."}, r"cannot name a directory"),
+        ({"label": "x"}, r"^grid\.strategy\[1\]: unknown strategy name; choose one of: direct, galaxy"),
+        ({"name": "direct"}, r"^grid\.strategy: lists the same value twice"),
+        ({"name": "galaxy", "label": "direct"}, r"two entries have the label 'direct'; give each its own `label:`"),
+    ],
+)
+def test_bad_strategy_entries_name_the_field(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        _strategies("direct", entry)
+
+
+def test_trial_config_takes_a_strategy_name_or_spec():
+    trial = StudyConfig.from_dict(study()).trials()[0]
+    fields = {**dict(trial), "strategy": "badge"}
+    by_name = TrialConfig(**fields)
+    assert by_name.strategy == StrategySpec.from_dict("badge") and by_name.to_dict()["strategy"] == "badge"
+    assert TrialConfig(**{**fields, "strategy": by_name.strategy}) == by_name
+    with pytest.raises(ConfigError, match=r"^strategy: unknown strategy name"):
+        TrialConfig(**{**fields, "strategy": "nope"})
+    with pytest.raises(ConfigError, match=r"^seed: input should be greater than or equal to 0, got -1$"):
+        TrialConfig(**{**fields, "seed": -1})
+
+
+# --- the other blocks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"name": "my study"}, r"^name: must be a non-empty string without spaces or slashes, got 'my study'$"),
+        ({"rounds": True}, r"^rounds: input should be a valid integer, got True$"),
+        ({"rounds": 2.0}, r"^rounds: input should be a valid integer"),
+        ({"description": 3}, r"^description: input should be a valid string"),
+        ({"max_concurrent_trials": 0}, r"^max_concurrent_trials: input should be greater than or equal to 1"),
+        ({"resources": {"cpus_per_trial": True}}, r"^resources\.cpus_per_trial: input should be a valid number"),
+        ({"resources": {"gpus_per_trial": 1.5}}, r"^resources: gpus_per_trial above 1 must be a whole number"),
+        ({"model": {"kind": "linear", "hidden": 8}}, r"^model: hidden applies to kind 'mlp' only, not 'linear'$"),
+        ({"model": {"kind": "mlp", "pretrained": True}}, r"^model: pretrained applies to kind 'resnet18' only"),
+        ({"model": {"kind": "resnet18", "pretrained": ""}}, r"^model\.pretrained: must be true, false or a path"),
+        ({"model": {"kind": "resnet18", "batch_size": 1}}, r"^model: batch_size must be >= 2 for kind 'resnet18'"),
+        ({"model": {"kind": "mlp", "lr": 0}}, r"^model\.lr: must be a positive number, got 0$"),
+        ({"model": {"kind": "mlp", "epochs": 2.5}}, r"^model\.epochs: input should be a valid integer"),
+        ({"model": {"kind": "mlp", "class_weighted": "yes"}}, r"^model\.class_weighted: input should be a valid boolean"),
+        ({"faults": {"trial_raise_at_round": 1}}, r"^unknown key\(s\) \['faults'\]; allowed: \['name', "),
+    ],
+)
+def test_typed_fields_are_strict_and_errors_read_as_paths(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        StudyConfig.from_dict(study(**changes))
+
+
+def test_model_defaults_are_resolved_per_kind_and_numbers_keep_their_type():
+    model = StudyConfig.from_dict(study(model={"kind": "resnet18", "lr": 1, "epochs": None})).model
+    assert model.to_dict() == {
+        "kind": "resnet18", "pretrained": False, "epochs": 20, "lr": 1, "weight_decay": 5e-5,
+        "batch_size": 128, "class_weighted": True,
+    }
+    assert ModelConfig() == ModelConfig(kind="mlp", epochs=50) and ModelConfig().to_dict()["hidden"] == 128
+    assert TrainingModelConfig is ModelConfig
+
+
+def test_configs_are_frozen_hashable_and_positional():
+    assert DatasetSpec("digits", 3) == DatasetSpec(kind="digits", num_classes=3)
+    assert NoiseConfig("uniform", 0.1) == NoiseConfig.from_dict({"model": "uniform", "rate": 0.1})
+    assert Resources(2, 0) == Resources(cpus_per_trial=2.0) and Resources(2).to_dict()["cpus_per_trial"] == 2.0
+    assert len({DatasetSpec("digits"), DatasetSpec("digits"), ModelConfig(), NoiseConfig(), Resources()}) == 4
+    with pytest.raises(ValidationError):
+        DatasetSpec("digits").num_classes = 3
+    with pytest.raises(ConfigError, match=r"^kind: input should be 'digits'"):
+        DatasetSpec("mnist")
+
+
+def test_fault_plans_are_not_part_of_a_trial():
+    trial = StudyConfig.from_dict(study()).trials()[0]
+    assert "faults" not in trial.to_dict() and "faults" not in TrialConfig.model_fields
+
+
+def test_the_readme_study_parses():
+    readme = (ROOT / "README.md").read_text()
+    text = re.search(r"## Write a study\n\n```yaml\n(.*?)```", readme, re.S).group(1)
+    assert len(StudyConfig.from_dict(yaml.safe_load(text)).trials()) == 3 * 4 * 2 * 2 * 3
+
+
+def test_trials_pickle_with_their_strategy_options():
+    trial = _strategies("direct", {"name": "badge", "label": "b", "max_candidates": 7}).trials()[-1]
+    again = pickle.loads(pickle.dumps(trial))
+    assert again == trial and again.strategy.options == {"max_candidates": 7} and hash(again) == hash(trial)

@@ -207,28 +207,28 @@ def test_observe_rejects_bad_input(truth, indices, match):
 @pytest.mark.parametrize(
     "d, match",
     [
-        ({"model": "uniform", "rate": 1.0}, r"rate must be in \[0, 1\)"),
-        ({"model": "uniform", "rate": -0.1}, r"rate must be in \[0, 1\)"),
-        ({"model": "uniform", "rate": float("nan")}, r"rate must be in \[0, 1\)"),
-        ({"model": "uniform", "rate": "0.1"}, "rate must be a number"),
-        ({"model": "uniform", "rate": True}, "rate must be a number"),
-        ({"model": "uniform", "rates": [0.1, 1.5]}, r"rates\[1\] must be in \[0, 1\)"),
-        ({"model": "uniform", "rates": []}, "rates must list at least one rate"),
-        ({"model": "uniform", "rates": 0.1}, "rates must be a list"),
+        ({"model": "uniform", "rate": 1.0}, r"^noise\.rate: input should be less than 1, got 1\.0$"),
+        ({"model": "uniform", "rate": -0.1}, r"noise\.rate: input should be greater than or equal to 0"),
+        ({"model": "uniform", "rate": float("nan")}, r"noise\.rate: input should be a finite number"),
+        ({"model": "uniform", "rate": "0.1"}, "rate: input should be a valid number"),
+        ({"model": "uniform", "rate": True}, "rate: input should be a valid number, got True"),
+        ({"model": "uniform", "rates": [0.1, 1.5]}, r"^noise\.rates\[1\]: input should be less than 1, got 1\.5$"),
+        ({"model": "uniform", "rates": []}, "rates: tuple should have at least 1 item"),
+        ({"model": "uniform", "rates": 0.1}, "rates: input should be a valid tuple"),
         ({"model": "uniform", "rate": 0.1, "rates": [0.2]}, "either rate or rates"),
-        ({"model": "gaussian"}, "model must be one of none, uniform, class_conditional, minority_to_majority"),
-        ({"model": 3}, "model must be one of"),
-        ({"model": "uniform", "rtae": 0.1}, "unknown noise key.*rtae.*allowed: model, rate, rates, matrix, persistent"),
+        ({"model": "gaussian"}, "model: input should be 'none', 'uniform', 'class_conditional' or 'minority_to_majority'"),
+        ({"model": 3}, "model: input should be 'none'"),
+        ({"model": "uniform", "rtae": 0.1}, r"noise: unknown key.*rtae.*allowed: \['model', 'rate', 'rates', 'matrix', 'persistent'\]"),
         ({"model": "none", "rate": 0.2}, "rate and rates apply only to models uniform and minority_to_majority"),
         ({"model": "class_conditional"}, "class_conditional needs matrix"),
         ({"model": "class_conditional", "matrix": [[1, 0], [0.5, 0.4]]}, r"matrix\[1\] must sum to 1"),
-        ({"model": "class_conditional", "matrix": [[1.2, -0.2], [0, 1]]}, r"matrix\[0\]\[1\] must be a finite probability"),
+        ({"model": "class_conditional", "matrix": [[1.2, -0.2], [0, 1]]}, r"matrix\[0\]\[1\]: input should be greater than or equal to 0"),
         ({"model": "class_conditional", "matrix": [[1, 0, 0], [0, 1, 0]]}, "matrix must be square"),
         ({"model": "class_conditional", "matrix": [[1.0]]}, "matrix must be square K x K with K >= 2"),
-        ({"model": "class_conditional", "matrix": [[float("nan"), 1], [0, 1]]}, "finite probability"),
-        ({"model": "class_conditional", "matrix": [["a", 1], [0, 1]]}, "must be a number"),
+        ({"model": "class_conditional", "matrix": [[float("nan"), 1], [0, 1]]}, r"matrix\[0\]\[0\]: input should be a finite number"),
+        ({"model": "class_conditional", "matrix": [["a", 1], [0, 1]]}, r"matrix\[0\]\[0\]: input should be a valid number"),
         ({"model": "uniform", "rate": 0.1, "matrix": [[1, 0], [0, 1]]}, "matrix applies only to model class_conditional"),
-        ({"model": "uniform", "rate": 0.1, "persistent": "yes"}, "persistent must be true or false"),
+        ({"model": "uniform", "rate": 0.1, "persistent": "yes"}, "persistent: input should be a valid boolean"),
     ],
 )
 def test_config_validation_names_the_field(d, match):
@@ -241,7 +241,7 @@ def test_model_names_are_the_public_contract():
 
 
 def test_from_dict_rejects_a_non_mapping():
-    with pytest.raises(ValueError, match="noise must be a mapping"):
+    with pytest.raises(ValueError, match="noise: must be a mapping"):
         NoiseConfig.from_dict(["uniform", 0.1])
 
 

@@ -1,9 +1,10 @@
 """Every study in sweeps/ follows the study format, and each says what its documentation says.
 
-The format is a contract (issue 4): top-level keys name, description, rounds, b_train,
-initial_size, model, resources, grid, max_concurrent_trials, max_failures; grid keys
-dataset, strategy, seed, b_parallel, noise. These checks are structural, on the YAML alone,
-so they hold whatever the loader does; the loader's own test parses the same files.
+The format is the JSON Schema in ``docs/study.schema.json`` (exported from the parser's own
+models, see :mod:`direct_ray.config`): each file must validate against it, which an editor
+checks too. The schema cannot say everything (K against a dataset's classes, matrix rows
+summing to 1, a features file's path), so :func:`check_study` also runs the parser, plus the
+checks only the files need (the name matches the file, the budget fits the pool).
 """
 
 from __future__ import annotations
@@ -11,201 +12,40 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
+from direct_ray.config import ConfigError, StudyConfig
 from tests.paths import ROOT as REPO
+
 SWEEPS = REPO / "sweeps"
 STUDY_FILES = sorted(SWEEPS.glob("*.yaml"))
-
-TOP_KEYS = {"name", "description", "rounds", "b_train", "initial_size", "model", "resources",
-            "grid", "max_concurrent_trials", "max_failures", "budgets"}
-REQUIRED_TOP_KEYS = {"name", "rounds", "b_train", "grid"}
-GRID_KEYS = ("dataset", "strategy", "seed", "b_parallel", "noise")
-STRATEGIES = {"direct", "galaxy", "random", "confidence", "margin", "entropy", "mlp", "badge",
-              "cluster_margin", "base", "bait", "similar"}
-MODEL_KEYS = {"kind", "pretrained", "hidden", "epochs", "lr", "weight_decay", "batch_size",
-              "class_weighted"}
-MODEL_KINDS = {"mlp", "linear", "resnet18"}
-DATASET_KEYS = {"kind", "num_classes", "path", "root", "download"}
-TORCHVISION_KINDS = {"cifar10", "cifar100", "svhn"}
-# Original classes of each dataset (num_classes may not exceed them) and training-pool sizes
-# (the embedded digits use a fixed split with 1,257 training examples).
-ORIGINAL_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
+SCHEMA = json.loads((REPO / "docs" / "study.schema.json").read_text())
+GRID_KEYS = tuple(SCHEMA["$defs"]["Grid"]["properties"])
+# Training-pool sizes (the embedded digits use a fixed split with 1,257 training examples).
 POOL_SIZE = {"digits": 1257, "cifar10": 50_000, "cifar100": 50_000, "svhn": 73_257}
-NOISE_MODELS = {"none", "uniform", "minority_to_majority", "class_conditional"}
-NOISE_KEYS = {"model", "rate", "rates", "matrix", "persistent"}
 PAPER_STRATEGIES = {"direct", "galaxy", "similar", "badge", "base", "bait", "cluster_margin",
                     "confidence", "mlp", "random"}
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _check_rate(where: str, rate) -> list[str]:
-    return [] if _is_number(rate) and 0 <= rate < 1 else [f"{where}: rate must be in [0, 1), got {rate!r}"]
-
-
-def _check_model(model) -> list[str]:
-    if not isinstance(model, dict):
-        return ["model must be a mapping"]
-    errors = [f"model: unknown key {k!r}" for k in sorted(set(model) - MODEL_KEYS)]
-    if model.get("kind") not in MODEL_KINDS:
-        errors.append(f"model.kind must be one of {sorted(MODEL_KINDS)}, got {model.get('kind')!r}")
-    if "class_weighted" in model and not isinstance(model["class_weighted"], bool):
-        errors.append("model.class_weighted must be true or false")
-    pretrained = model.get("pretrained", False)
-    if not (isinstance(pretrained, bool) or (isinstance(pretrained, str) and pretrained.endswith(".pth"))):
-        errors.append("model.pretrained must be true, false or the path of a .pth state_dict")
-    if model.get("pretrained") and model.get("kind") != "resnet18":
-        errors.append("model.pretrained applies to resnet18 only")
-    for key in ("epochs", "batch_size"):
-        if key in model and not (_is_int(model[key]) and model[key] >= 1):
-            errors.append(f"model.{key} must be an integer >= 1")
-    if "lr" in model and not (_is_number(model["lr"]) and model["lr"] > 0):
-        errors.append("model.lr must be a number > 0")
-    if "weight_decay" in model and not (_is_number(model["weight_decay"]) and model["weight_decay"] >= 0):
-        errors.append("model.weight_decay must be a number >= 0")
-    if "hidden" in model and not (_is_int(model["hidden"]) and model["hidden"] >= 1):
-        errors.append("model.hidden must be an integer width >= 1")
-    return errors
-
-
-def _check_resources(res) -> list[str]:
-    if not isinstance(res, dict):
-        return ["resources must be a mapping"]
-    errors = [f"resources: unknown key {k!r}" for k in sorted(set(res) - {"cpus_per_trial", "gpus_per_trial"})]
-    cpus, gpus = res.get("cpus_per_trial", 1), res.get("gpus_per_trial", 0)
-    if not (_is_number(cpus) and cpus >= 0 and _is_number(gpus) and gpus >= 0):
-        return errors + ["resources: cpus_per_trial and gpus_per_trial must be numbers >= 0"]
-    if cpus == 0 and gpus == 0:
-        errors.append("resources: a trial needs some CPU or GPU")
-    if gpus > 1 and gpus != int(gpus):
-        errors.append("resources.gpus_per_trial above 1 must be whole")
-    return errors
-
-
-def _check_dataset(where: str, ds) -> list[str]:
-    if not isinstance(ds, dict):
-        return [f"{where} must be a mapping"]
-    errors = [f"{where}: unknown key {k!r}" for k in sorted(set(ds) - DATASET_KEYS)]
-    kind, k = ds.get("kind"), ds.get("num_classes")
-    if kind not in ORIGINAL_CLASSES and kind != "features":
-        return errors + [f"{where}.kind: unknown {kind!r}"]
-    if not (_is_int(k) and k >= 2):
-        errors.append(f"{where}.num_classes must be an integer >= 2, got {k!r}")
-    elif kind in ORIGINAL_CLASSES and k > ORIGINAL_CLASSES[kind]:
-        errors.append(f"{where}.num_classes exceeds {kind}'s {ORIGINAL_CLASSES[kind]} classes")
-    if kind == "features":
-        if not (isinstance(ds.get("path"), str) and ds["path"].endswith(".npz")):
-            errors.append(f"{where}.path: a features dataset needs a .npz path")
-    elif "path" in ds:
-        errors.append(f"{where}.path applies to features datasets only")
-    if kind not in TORCHVISION_KINDS:
-        errors += [f"{where}.{key} applies to torchvision datasets only" for key in ("root", "download") if key in ds]
-    if "root" in ds and not isinstance(ds["root"], str):
-        errors.append(f"{where}.root must be a path")
-    if "download" in ds and not isinstance(ds["download"], bool):
-        errors.append(f"{where}.download must be true or false")
-    return errors
-
-
-def _check_noise(where: str, noise, class_counts: set[int]) -> list[str]:
-    if not isinstance(noise, dict):
-        return [f"{where} must be a mapping"]
-    errors = [f"{where}: unknown key {k!r}" for k in sorted(set(noise) - NOISE_KEYS)]
-    model = noise.get("model")
-    if model not in NOISE_MODELS:
-        return errors + [f"{where}.model: unknown {model!r}"]
-    if "persistent" in noise and not isinstance(noise["persistent"], bool):
-        errors.append(f"{where}.persistent must be true or false")
-    given = {k for k in ("rate", "rates", "matrix") if k in noise}
-    if model == "none":
-        return errors + ([f"{where}: model none takes no {sorted(given)}"] if given else [])
-    if model == "class_conditional":
-        if given != {"matrix"}:
-            return errors + [f"{where}: class_conditional takes a matrix (only)"]
-        matrix = noise["matrix"]
-        for k in class_counts:
-            if not (isinstance(matrix, list) and len(matrix) == k
-                    and all(isinstance(row, list) and len(row) == k for row in matrix)):
-                errors.append(f"{where}.matrix must be {k} x {k} for a dataset with K={k}")
-        rows = matrix if isinstance(matrix, list) else []
-        for i, row in enumerate(rows):
-            if not (isinstance(row, list) and all(_is_number(p) and 0 <= p <= 1 for p in row)
-                    and math.isclose(sum(row), 1.0, abs_tol=1e-9)):
-                errors.append(f"{where}.matrix row {i} must be probabilities summing to 1")
-        return errors
-    if len(given) != 1 or "matrix" in given:
-        return errors + [f"{where}: {model} takes exactly one of rate, rates"]
-    if "rate" in noise:
-        return errors + _check_rate(where, noise["rate"])
-    rates = noise["rates"]
-    if not (isinstance(rates, list) and rates):
-        return errors + [f"{where}.rates must be a non-empty list"]
-    return errors + [e for i, r in enumerate(rates) for e in _check_rate(f"{where}.rates[{i}]", r)]
+SCHEMA_LINE = "# yaml-language-server: $schema=../docs/study.schema.json"
 
 
 def check_study(data, stem: str) -> list[str]:
     """Every way ``data`` (a loaded study file named ``stem``.yaml) breaks the format."""
-    if not isinstance(data, dict):
-        return ["a study must be a mapping"]
-    errors = [f"unknown top-level key {k!r}" for k in sorted(set(data) - TOP_KEYS)]
-    errors += [f"missing required key {k!r}" for k in sorted(REQUIRED_TOP_KEYS - set(data))]
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(data)]
+    try:
+        StudyConfig.from_dict(data)
+    except ConfigError as err:
+        errors.append(str(err))
     if errors:
         return errors
     if data["name"] != stem:
         errors.append(f"name {data['name']!r} should match the file name {stem!r}")
-    if not (_is_int(data["rounds"]) and data["rounds"] >= 0):
-        errors.append("rounds must be an integer >= 0")
-    for key in ("b_train", "initial_size"):
-        if key in data and not (_is_int(data[key]) and data[key] >= 1):
-            errors.append(f"{key} must be an integer >= 1")
-    if "description" in data and not isinstance(data["description"], str):
-        errors.append("description must be text")
-    if "max_concurrent_trials" in data and not (_is_int(data["max_concurrent_trials"])
-                                                 and data["max_concurrent_trials"] >= 1):
-        errors.append("max_concurrent_trials must be an integer >= 1")
-    if "max_failures" in data and not (_is_int(data["max_failures"]) and data["max_failures"] >= 0):
-        errors.append("max_failures must be an integer >= 0")
-    errors += _check_model(data.get("model", {"kind": "mlp"}))
-    errors += _check_resources(data.get("resources", {}))
-
-    grid = data["grid"]
-    if not isinstance(grid, dict):
-        return errors + ["grid must be a mapping"]
-    errors += [f"grid: unknown key {k!r}" for k in sorted(set(grid) - set(GRID_KEYS))]
-    errors += [f"grid: missing {k!r}" for k in ("dataset", "strategy") if k not in grid]
-    for key, values in grid.items():
-        if not (isinstance(values, list) and values):
-            errors.append(f"grid.{key} must be a non-empty list")
-        elif len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
-            errors.append(f"grid.{key} lists the same value twice")
-    if errors:
-        return errors
-
-    datasets = grid["dataset"]
-    for i, ds in enumerate(datasets):
-        errors += _check_dataset(f"grid.dataset[{i}]", ds)
-    errors += [f"grid.strategy: unknown {s!r}" for s in grid["strategy"] if s not in STRATEGIES]
-    errors += [f"grid.seed: {s!r} is not an integer >= 0" for s in grid.get("seed", [0])
-               if not (_is_int(s) and s >= 0)]
-    errors += [f"grid.b_parallel: {b!r} is not an integer >= 1" for b in grid.get("b_parallel", [1])
-               if not (_is_int(b) and b >= 1)]
-    class_counts = {ds["num_classes"] for ds in datasets if isinstance(ds, dict) and _is_int(ds.get("num_classes"))}
-    for i, noise in enumerate(grid.get("noise", [{"model": "none"}])):
-        errors += _check_noise(f"grid.noise[{i}]", noise, class_counts)
-
     total = data.get("initial_size", data["b_train"]) + data["rounds"] * data["b_train"]
-    for ds in datasets:
-        if isinstance(ds, dict) and ds.get("kind") in POOL_SIZE and total > POOL_SIZE[ds["kind"]]:
+    for ds in data["grid"]["dataset"]:
+        if ds["kind"] in POOL_SIZE and total > POOL_SIZE[ds["kind"]]:
             errors.append(f"total budget {total} exceeds the {ds['kind']} pool ({POOL_SIZE[ds['kind']]})")
     return errors
 
@@ -238,29 +78,38 @@ def test_stated_trial_count_matches_the_grid(path):
 @pytest.mark.parametrize(
     ("corrupt", "expected"),
     [
-        (lambda s: s.update(rounds_per_trial=3), "unknown top-level key"),
-        (lambda s: s.pop("grid"), "missing required key 'grid'"),
+        (lambda s: s.update(rounds_per_trial=3), "'rounds_per_trial' was unexpected"),
+        (lambda s: s.pop("grid"), "'grid' is a required property"),
         (lambda s: s.update(name="other"), "should match the file name"),
-        (lambda s: s.update(b_train=0), "b_train must be"),
-        (lambda s: s["model"].update(kind="vit"), "model.kind"),
-        (lambda s: s["model"].update(pretrained=True), "resnet18 only"),
-        (lambda s: s["model"].update(pretrained="yes"), "model.pretrained must be"),
-        (lambda s: s["model"].update(hidden=[64, 64]), "model.hidden"),
-        (lambda s: s["resources"].update(gpus_per_trial=1.5), "must be whole"),
-        (lambda s: s["grid"].update(strategies=["direct"]), "grid: unknown key"),
-        (lambda s: s["grid"]["strategy"].append("uncertainty"), "unknown 'uncertainty'"),
-        (lambda s: s["grid"]["strategy"].append("direct"), "same value twice"),
-        (lambda s: s["grid"].update(seed=[]), "non-empty list"),
-        (lambda s: s["grid"].update(b_parallel=[0]), "grid.b_parallel"),
-        (lambda s: s["grid"]["dataset"][0].update(num_classes=11), "exceeds digits"),
-        (lambda s: s["grid"]["dataset"][0].update(root="~/data"), "torchvision datasets only"),
-        (lambda s: s["grid"]["dataset"].append({"kind": "features", "num_classes": 2}), "needs a .npz path"),
-        (lambda s: s["grid"]["noise"].append({"model": "uniform", "rate": 1.0}), "rate must be in [0, 1)"),
-        (lambda s: s["grid"]["noise"].append({"model": "uniform"}), "exactly one of rate, rates"),
-        (lambda s: s["grid"]["noise"].append({"model": "none", "rate": 0.1}), "model none takes no"),
+        (lambda s: s.update(b_train=0), "b_train: 0 is less than the minimum of 1"),
+        (lambda s: s["model"].update(kind="vit"), "model.kind: 'vit' is not one of"),
+        (lambda s: s["model"].update(pretrained=True), "pretrained applies to kind 'resnet18' only"),
+        (lambda s: s["model"].update(pretrained=""), "model.pretrained: '' is not valid"),
+        (lambda s: s["model"].update(hidden=[64, 64]), "model.hidden: [64, 64] is not of type 'integer'"),
+        (lambda s: s["resources"].update(gpus_per_trial=1.5), "must be a whole number"),
+        (lambda s: s["grid"].update(strategies=["direct"]), "'strategies' was unexpected"),
+        (lambda s: s["grid"]["strategy"].append("uncertainty"), "grid.strategy[4]: unknown strategy name; choose one of"),
+        (lambda s: s["grid"]["strategy"].append({"name": "badge", "max_candidates": "many"}),
+         "grid.strategy[4].max_candidates: input should be a valid integer"),
+        (lambda s: s["grid"]["strategy"].append({"name": "badge", "candidates": 9}),
+         "grid.strategy[4]: unknown key(s) ['candidates']; allowed: ['name', 'label', 'max_candidates']"),
+        (lambda s: s["grid"]["strategy"].append({"name": "direct", "label": "direct"}), "same value twice"),
+        (lambda s: s["grid"]["strategy"].append({"name": "galaxy", "label": "direct"}),
+         "two entries have the label 'direct'"),
+        (lambda s: s["grid"].update(seed=[]), "grid.seed: must list at least one value"),
+        (lambda s: s["grid"].update(b_parallel=[0]), "grid.b_parallel[0]: input should be greater than or equal to 1"),
+        (lambda s: s["grid"]["dataset"][0].update(num_classes=11), "exceeds the 10 classes of digits"),
+        (lambda s: s["grid"]["dataset"][0].update(root="~/data"), "root: only the torchvision kinds"),
+        (lambda s: s["grid"]["dataset"].append({"kind": "features", "num_classes": 2}), "kind 'features' needs path"),
+        (lambda s: s["grid"]["noise"].append({"model": "uniform", "rate": 1.0}),
+         "grid.noise[2].rate: input should be less than 1"),
+        (lambda s: s["grid"]["noise"].append({"model": "uniform", "rate": 0.1, "rates": [0.2]}), "either rate or rates"),
+        (lambda s: s["grid"]["noise"].append({"model": "none", "rate": 0.1}), "rate and rates apply only"),
         (lambda s: s["grid"]["noise"].append({"model": "class_conditional", "matrix": [[0.9, 0.1], [0.2, 0.7]]}),
-         "summing to 1"),
-        (lambda s: s["grid"]["noise"].append({"model": "class_conditional", "matrix": [[1.0]]}), "must be 2 x 2"),
+         "matrix[1] must sum to 1"),
+        (lambda s: s["grid"]["noise"].append({"model": "class_conditional", "matrix": [[0.5, 0.5, 0], [0, 1, 0], [0, 0, 1]]}),
+         "matrix is 3 x 3 but the dataset has 2 classes"),
+        (lambda s: s.update(budgets={"svhn": {"rounds": 2}}), "budgets.svhn: no dataset of kind 'svhn'"),
         (lambda s: s.update(rounds=100), "exceeds the digits pool"),
     ],
 )
@@ -287,9 +136,22 @@ def test_default_is_the_issues_default():
     assert n_trials(study) == 32
 
 
+def _format_keys() -> set[str]:
+    """Every key of the format, from the schema; of a strategy entry only its own (name, label)."""
+    keys = set(SCHEMA["properties"])
+    for definition in SCHEMA["$defs"].values():
+        properties = definition.get("properties", {})
+        is_strategy = "const" in properties.get("name", {})
+        keys |= {"name", "label"} if is_strategy else set(properties)
+    return keys
+
+
 def test_default_documents_every_key():
-    """default.yaml doubles as the format's reference: each block key carries a comment."""
+    """default.yaml doubles as the format's reference: it names every key of the schema, and
+    each block key it sets carries a comment."""
     text = (SWEEPS / "default.yaml").read_text()
+    unnamed = sorted(key for key in _format_keys() if not re.search(rf"\b{key}\b", text))
+    assert unnamed == []
     lines = text.splitlines()
     undocumented = []
 
@@ -304,6 +166,19 @@ def test_default_documents_every_key():
 
     walk(yaml.compose(text))
     assert undocumented == []
+
+
+def test_the_committed_schema_is_current():
+    """docs/study.schema.json is what ``python -m direct_ray.config --json-schema`` prints."""
+    from direct_ray.config import study_json_schema
+
+    assert SCHEMA == study_json_schema(), "regenerate: python -m direct_ray.config --json-schema > docs/study.schema.json"
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.name)
+def test_every_study_points_editors_at_the_schema(path):
+    assert path.read_text().splitlines()[0] == SCHEMA_LINE
 
 
 def test_paper_table1_covers_the_six_settings_with_galaxys_budgets():

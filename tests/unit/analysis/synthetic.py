@@ -52,7 +52,7 @@ def write_trial(
             "train_seconds": 0.5, "score_seconds": 0.1, "select_seconds": 0.2 / (effective_b_parallel or b_parallel),
             "effective_b_parallel": effective_b_parallel or b_parallel, "n_minority_labels": mino,
             "per_class_accuracy": [float(acc)] * num_classes, "round_seconds": 1.0, "model": "mlp",
-            "noise_config": json.dumps({"model": noise_model, "rate": noise_rate}),
+            "noise_config": json.dumps({"model": noise_model, "rate": noise_rate}), "device": "cpu",
         })
     config = trial_config if trial_config is not None else {
         "strategy": strategy, "seed": seed, "b_parallel": b_parallel, "rounds": len(n_labeled) - 1,

@@ -146,7 +146,7 @@ def test_file_with_contract_columns_only_reads_with_nulls(tmp_path):
     table = pq.read_table(full)
     contract = [f.name for f in FILE_SCHEMAS[CURVES] if f.name not in ("n_minority_labels", "effective_b_parallel",
                                                                           "per_class_accuracy", "round_seconds",
-                                                                          "model", "noise_config")]
+                                                                          "model", "noise_config", "device")]
     slim_path = full.parent / "slim.parquet"
     _rewrite(slim_path, table.select(contract).set_column(1, "trial_id", pa.array(["slim"] * 3)),
              {META_SCHEMA_VERSION: str(SCHEMA_VERSION), META_TABLE: CURVES})
