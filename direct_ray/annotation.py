@@ -44,12 +44,13 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional, Sequence
+from typing import Annotated, Any, Callable, Literal, Optional, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from direct_ray.seeding import LATENCY_STREAM
+from direct_ray.validated import Frozen, Number, parse
 
 ANNOTATION_MODES = ("sync", "async")
 LATENCY_MODELS = ("fixed", "lognormal")
@@ -57,20 +58,13 @@ LATENCY_MODELS = ("fixed", "lognormal")
 QueryKey = tuple[int, ...]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class LatencyConfig(_Frozen):
+class LatencyConfig(Frozen):
     """Seconds one label takes: ``fixed`` (``seconds``) or ``lognormal`` (``median``, ``sigma``)."""
 
-    model: Literal[LATENCY_MODELS]
-    #: ``fixed``: seconds per label
-    seconds: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False)
-    #: ``lognormal``: the median seconds per label
-    median: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False)
-    #: ``lognormal``: the standard deviation of the log latency (0 = every label takes ``median``)
-    sigma: Optional[float] = Field(None, ge=0.0, allow_inf_nan=False)
+    model: Literal[LATENCY_MODELS] = Field(description="fixed or lognormal")
+    seconds: Optional[Number(gt=0.0)] = Field(None, description="fixed: seconds per label")
+    median: Optional[Number(gt=0.0)] = Field(None, description="lognormal: median seconds per label")
+    sigma: Optional[Number(ge=0.0)] = Field(None, description="lognormal: standard deviation of the log latency")
 
     @model_validator(mode="after")
     def _fits_the_model(self) -> "LatencyConfig":
@@ -84,56 +78,42 @@ class LatencyConfig(_Frozen):
         return {name: getattr(self, name) for name in ("model", "seconds", "median", "sigma") if getattr(self, name) is not None}
 
 
-class StragglerConfig(_Frozen):
+class StragglerConfig(Frozen):
     """With ``probability``, a query takes ``factor`` times its latency (an interrupted annotator)."""
 
-    probability: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
-    factor: float = Field(ge=1.0, allow_inf_nan=False)
+    probability: Number(ge=0.0, le=1.0) = Field(description="chance that a query straggles")
+    factor: Number(ge=1.0) = Field(description="how many times longer a straggling query takes")
 
     def to_dict(self) -> dict:
         return {"probability": self.probability, "factor": self.factor}
 
 
-class AnnotationConfig(_Frozen):
+class AnnotationConfig(Frozen):
     """How a trial's annotators spend simulated time (see the module docstring).
 
     The default (``sync``, no latency) is instant annotation: a study without an
     ``annotation`` entry behaves, and is identified, exactly as before.
     """
 
-    mode: Literal[ANNOTATION_MODES] = "sync"
-    #: seconds per label; None: every label is instant
-    latency: Optional[LatencyConfig] = None
-    #: per-annotator speed factors (2 = twice as fast); annotator a uses speeds[a % len(speeds)]
-    speeds: Optional[tuple[float, ...]] = Field(None, min_length=1)
-    #: occasional slow labels
-    straggler: Optional[StragglerConfig] = None
+    mode: Literal[ANNOTATION_MODES] = Field(
+        "sync", description="sync: batches of B_parallel wait for their slowest label; async: a free annotator takes the next query at once"
+    )
+    latency: Optional[LatencyConfig] = Field(None, description="seconds per label; none: every label is instant")
+    speeds: Optional[Annotated[tuple[Number(gt=0.0), ...], Field(min_length=1)]] = Field(
+        None, description="per-annotator speed factors (2 = twice as fast); annotator a uses speeds[a % len(speeds)]"
+    )
+    straggler: Optional[StragglerConfig] = Field(None, description="occasional slow labels: {probability, factor}")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "AnnotationConfig":
-        if self.speeds is not None and any(not (math.isfinite(s) and s > 0) for s in self.speeds):
-            raise ValueError(f"speeds must be positive finite numbers, got {list(self.speeds)}")
+    def _needs_latency(self) -> "AnnotationConfig":
         if self.latency is None and (self.speeds is not None or self.straggler is not None):
             raise ValueError("speeds and straggler need a latency model (latency: {model: ...})")
         return self
 
     @classmethod
-    def from_dict(cls, data: object, where: str = "annotation") -> "AnnotationConfig":
+    def from_dict(cls, data: Any, where: str = "annotation") -> "AnnotationConfig":
         """Build from a parsed YAML/JSON mapping; an error names the field (``annotation.latency.sigma``)."""
-        if not isinstance(data, dict):
-            raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
-        data = dict(data)
-        if isinstance(data.get("speeds"), list):  # YAML lists; the field is a tuple (hashable, frozen)
-            data["speeds"] = tuple(data["speeds"])
-        try:
-            return cls.model_validate(data)
-        except ValidationError as err:
-            lines = []
-            for e in err.errors():
-                path = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
-                message = str(e["ctx"]["error"]) if e["type"] == "value_error" else e["msg"]
-                lines.append(f"{path}: {message}")
-            raise ValueError("\n".join(lines)) from None
+        return parse(cls, data, where)
 
     def to_dict(self) -> dict:
         """A JSON-able mapping that :meth:`from_dict` turns back into an equal config."""
