@@ -36,11 +36,16 @@ def write_trial(
     noise_rate: float = 0.0,
     study: dict | None = None,
     trial_config: dict | None = None,
+    annotation_mode: str = "sync",
+    annotation_seconds: Sequence[float] | None = None,
+    busy_seconds: Sequence[float] | None = None,
 ) -> Path:
-    """Write one trial's curve; every other column gets a plausible constant."""
+    """Write one trial's curve; every other column gets a plausible constant (instant annotation by default)."""
     minority = list(minority) if minority is not None else [n // 4 for n in n_labeled]
     trial_id = f"{dataset}_{strategy}_bp{b_parallel}_{noise_model}{noise_rate:g}_s{seed}"
     rows = []
+    annotation_seconds = list(annotation_seconds) if annotation_seconds is not None else [0.0] * len(n_labeled)
+    busy_seconds = list(busy_seconds) if busy_seconds is not None else [0.0] * len(n_labeled)
     for r, (n, acc, mino) in enumerate(zip(n_labeled, balanced_accuracy, minority)):
         per_class = [mino] + [0] * (num_classes - 2) + [n - mino]
         rows.append({
@@ -53,6 +58,8 @@ def write_trial(
             "effective_b_parallel": effective_b_parallel or b_parallel, "n_minority_labels": mino,
             "per_class_accuracy": [float(acc)] * num_classes, "round_seconds": 1.0, "model": "mlp",
             "noise_config": json.dumps({"model": noise_model, "rate": noise_rate}), "device": "cpu",
+            "annotation_mode": annotation_mode, "annotation_seconds": float(annotation_seconds[r]),
+            "annotator_busy_seconds": float(busy_seconds[r]), "annotation_config": json.dumps({"mode": annotation_mode}),
         })
     config = trial_config if trial_config is not None else {
         "strategy": strategy, "seed": seed, "b_parallel": b_parallel, "rounds": len(n_labeled) - 1,
