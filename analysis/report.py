@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from analysis import plots
+from analysis.annotation_time import annotation_section
 from analysis.budget import budget_summaries
 from analysis.curves import Groups, TrialCurve, group_curves, strategies, trial_curves
 from analysis.savings import BASELINES, DEFAULT_FRACTIONS, RULE, savings_table
@@ -127,7 +128,8 @@ def build_report(
         raise ValueError(f"fractions must lie in (0, 1], got {fractions}")
     if budget is not None and budget < 1:
         raise ValueError(f"budget must be a positive number of labels, got {budget}")
-    curves = trial_curves(read_table(results_dir, CURVES))
+    table = read_table(results_dir, CURVES)
+    curves = trial_curves(table)
     meta = read_study_metadata(results_dir, CURVES)
     groups = group_curves(curves)
     summaries = budget_summaries(groups, budget)
@@ -184,6 +186,7 @@ def build_report(
            + _figure(drawn, "b_parallel_time", out_dir, "effect of b_parallel on selection time", no_plot)
            if len({m.b_parallel for ms in groups.values() for m in ms}) > 1
            else "_The study has a single b_parallel, so there is no b_parallel figure._"),
+        *filter(None, [annotation_section(table, groups, out_dir, have_plt, fractions)]),
         "## Label savings at every target\n\n" + (savings_markdown(savings) if baselines_run else "_None._"),
         "## How savings are computed\n\n" + RULE,
         "## Versions\n\n" + _versions(meta),

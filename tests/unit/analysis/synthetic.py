@@ -43,6 +43,7 @@ def write_trial(
     """Write one trial's curve; every other column gets a plausible constant (instant annotation by default)."""
     minority = list(minority) if minority is not None else [n // 4 for n in n_labeled]
     trial_id = f"{dataset}_{strategy}_bp{b_parallel}_{noise_model}{noise_rate:g}_s{seed}"
+    trial_id += "" if annotation_mode == "sync" else f"_{annotation_mode}"
     rows = []
     annotation_seconds = list(annotation_seconds) if annotation_seconds is not None else [0.0] * len(n_labeled)
     busy_seconds = list(busy_seconds) if busy_seconds is not None else [0.0] * len(n_labeled)
