@@ -130,7 +130,7 @@ def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency:
     n = data.y_train.size
     observed = np.full(n, -1, dtype=np.int64)
     initial = generator(seed, INITIAL_STREAM).choice(n, size=budget.initial, replace=False)
-    observed[initial] = team.queue(initial, b_parallel)  # random, not the strategy's choice: the whole team labels it
+    observed[initial] = team.queue(initial, strategy.effective_b_parallel)  # as the runtime buys it
     labels, accuracy = [], []
     for round_ in range(budget.rounds + 1):
         labeled = np.flatnonzero(observed >= 0)
