@@ -243,3 +243,41 @@ def test_direct_round_finds_as_many_rare_examples_as_the_synchronous_round():
         rare_sync.append(np.count_nonzero(truth[sync] < 2))
         rare_async.append(np.count_nonzero(truth[asyn] < 2))
     assert np.mean(rare_async) >= 0.9 * np.mean(rare_sync)
+
+
+# --- the buyer's asynchronous contract -----------------------------------------------------
+
+
+class Liar(Spy):
+    """An asynchronous annotate that answers an index it was never asked about."""
+
+    def next_answer(self) -> tuple[int, int]:
+        index, label = super().next_answer()
+        return index + 1, label
+
+
+def test_buyer_enforces_the_asynchronous_contract():
+    truth = np.zeros(20, dtype=np.int64)
+    buyer = LabelBuyer(np.full(20, UNLABELED), 2, 5, 2, Spy(truth, 2, UNEVEN))
+    buyer.submit(3)
+    with pytest.raises(SelectionError, match="already in flight"):
+        buyer.submit(3)
+    buyer.submit(4)
+    with pytest.raises(SelectionError, match="2 queries already in flight, b_parallel=2"):
+        buyer.submit(5)
+    buyer.drain()
+    with pytest.raises(SelectionError, match="already labeled"):
+        buyer.submit(3)
+    with pytest.raises(SelectionError, match="no query in flight"):
+        buyer.next_answer()
+    buyer.submit_all(np.array([6, 7, 8]))  # pulls: waits for an answer before the third goes out
+    buyer.drain()
+    with pytest.raises(SelectionError, match="remaining budget"):
+        buyer.submit(9)
+    assert sorted(buyer.bought().tolist()) == [3, 4, 6, 7, 8] and buyer.spent == 5
+    liar = LabelBuyer(np.full(20, UNLABELED), 2, 5, 2, Liar(truth, 2, UNEVEN))
+    liar.submit(3)
+    with pytest.raises(SelectionError, match="not in flight"):
+        liar.next_answer()
+    with pytest.raises(SelectionError, match="offers submit and next_answer"):
+        LabelBuyer(np.full(20, UNLABELED), 2, 5, 2, lambda idx: truth[idx]).submit(3)
