@@ -132,11 +132,6 @@ class AnnotationConfig(Frozen):
         return self == AnnotationConfig()
 
     @property
-    def timed(self) -> bool:
-        """True when labels take simulated time."""
-        return self.latency is not None
-
-    @property
     def label(self) -> str:
         """A short name for tables and trial ids: ``sync``, ``async``, ``sync-lognormal``, ..."""
         return self.mode if self.latency is None else f"{self.mode}-{self.latency.model}"
@@ -299,7 +294,6 @@ class SimulatedTeam:
         self.round = round_
         self._labels = labels
         self._batches = 0
-        self._pending: dict[int, Answer] = {}
         self.log = PurchaseLog()
         if clock.config.mode == "async":
             self.submit = self._submit
@@ -324,9 +318,7 @@ class SimulatedTeam:
         """One batch; it waits for all of its answers (their labels in the order of ``indices``)."""
         indices = np.asarray(indices, dtype=np.int64)
         if self.clock.config.mode == "async":
-            answers = self.clock.schedule_list(indices.tolist(), [self._next_key() for _ in indices], indices.size)
-            labels = dict(zip((a.index for a in answers), self._answer(answers).tolist()))
-            return np.array([labels[int(i)] for i in indices], dtype=np.int64)
+            return self.queue(indices, max(indices.size, 1))
         queries = [(int(i), (self._batches + j) % self.clock.size, self._key(j)) for j, i in enumerate(indices)]
         self._batches += 1
         return self._answer(self.clock.sync_batch(queries))
@@ -348,11 +340,9 @@ class SimulatedTeam:
 
     def _submit(self, index: int) -> None:
         """Asynchronous mode: send one query to a free annotator now."""
-        answer = self.clock.submit(int(index), self._next_key())
-        self._pending[answer.index] = answer
+        self.clock.submit(int(index), self._next_key())
 
     def _next_answer(self) -> tuple[int, int]:
         """Asynchronous mode: ``(index, label)`` of the in-flight query that finishes first."""
         answer = self.clock.next_answer()
-        del self._pending[answer.index]
         return answer.index, int(self._answer([answer])[0])

@@ -29,10 +29,10 @@ def fixed(seconds: float, **extra) -> AnnotationConfig:
 
 def test_default_is_instant_sync_and_round_trips():
     default = AnnotationConfig()
-    assert default.is_default and not default.timed and default.to_dict() == {"mode": "sync"}
+    assert default.is_default and default.latency is None and default.to_dict() == {"mode": "sync"}
     assert AnnotationConfig.from_dict({}) == default
     full = config(mode="async", latency=LOGNORMAL, speeds=[1, 1, 2, 0.5, 1], straggler={"probability": 0.1, "factor": 5})
-    assert not full.is_default and full.timed
+    assert not full.is_default
     assert AnnotationConfig.from_dict(full.to_dict()) == full
     assert hash(full) == hash(AnnotationConfig.from_dict(full.to_dict()))
     assert config(mode="async").label == "async" and full.label == "async-lognormal"

@@ -19,7 +19,7 @@ def test_the_axis_multiplies_the_trials_and_reaches_each_trial():
     plain = StudyConfig.from_dict(study())
     timed = StudyConfig.from_dict(study(grid=grid(annotation=TIMED)))
     assert len(timed.trials()) == 3 * len(plain.trials())
-    modes = {(t.annotation.mode, t.annotation.timed) for t in timed.trials()}
+    modes = {(t.annotation.mode, t.annotation.latency is not None) for t in timed.trials()}
     assert modes == {("sync", False), ("sync", True), ("async", True)}
     trial = next(t for t in timed.trials() if t.annotation.mode == "async")
     assert trial.annotation.speeds == (1.0, 1.0, 2.0, 0.5, 1.0)
