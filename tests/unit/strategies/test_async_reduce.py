@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
-from direct_ray.strategies import SelectionError, make_strategy
+from direct_ray.strategies import STRATEGY_NAMES, SelectionError, make_strategy
 from direct_ray.strategies.async_reduce import async_vreduce
 from direct_ray.strategies.base import UNLABELED, LabelBuyer
 from direct_ray.strategies.direct import vreduce
 from direct_ray.strategies.reduction import LabelView
+from tests.unit.strategies.test_contract import make_pool
 from tests.unit.strategies.test_direct import separable_list
 
 LOGNORMAL = {"model": "lognormal", "median": 30, "sigma": 1.0}
@@ -281,3 +282,24 @@ def test_buyer_enforces_the_asynchronous_contract():
         liar.next_answer()
     with pytest.raises(SelectionError, match="offers submit and next_answer"):
         LabelBuyer(np.full(20, UNLABELED), 2, 5, 2, lambda idx: truth[idx]).submit(3)
+
+
+# --- every strategy with asynchronous annotators -------------------------------------------
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+@pytest.mark.parametrize("n, k, b_parallel, budget, n_labeled", [(50, 2, 1, 10, 5), (120, 3, 5, 23, 10), (40, 3, 3, 60, 15)])
+def test_every_strategy_buys_its_budget_asynchronously(name, n, k, b_parallel, budget, n_labeled):
+    pool = make_pool(n * k + budget, n, k, n_labeled)
+    strategy = make_strategy(name, b_parallel=b_parallel)
+    spy = Spy(pool.truth, b_parallel, UNEVEN, seed=n)
+    embeddings = pool.embeddings if strategy.needs_embeddings else None
+    bought = strategy.select(pool.probs, pool.observed, budget, spy, np.random.default_rng(0), embeddings=embeddings)
+    assert bought.size == min(budget, pool.n_unlabeled) and np.unique(bought).size == bought.size
+    assert (pool.observed[bought] == UNLABELED).all()
+    assert spy.most <= strategy.effective_b_parallel and not spy.flying
+    assert bought.tolist() == spy.team.log.indices  # in the order the answers came back
+    again = make_strategy(name, b_parallel=b_parallel).select(
+        pool.probs, pool.observed, budget, Spy(pool.truth, b_parallel, UNEVEN, seed=n), np.random.default_rng(0),
+        embeddings=embeddings)
+    assert np.array_equal(bought, again)  # deterministic under the seeds
