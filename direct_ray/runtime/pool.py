@@ -22,8 +22,8 @@ class Pool:
         """Serve another trial."""
         Pool.__init__(self, state)  # not the actor's __init__: its process yielded once already
 
-    def record(self, round_: int, indices, observed, true_labels, annotators, answered_at) -> int:
-        """Record a batch of purchases (with their simulated answer times); returns the number of labels bought so far."""
+    def record(self, round_: int, indices, observed, true_labels, annotators, answered_at=None) -> int:
+        """Record a batch of purchases (see :meth:`PoolState.record`); returns the number of labels bought so far."""
         self.state.record(round_, indices, observed, true_labels, annotators, answered_at)
         return self.state.n_labeled
 
