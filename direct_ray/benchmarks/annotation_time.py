@@ -247,6 +247,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--median", type=float, default=30.0, help="median seconds per label (default 30)")
     parser.add_argument("--sigma", type=float, default=1.0, help="lognormal sigma of the latencies (default 1.0)")
     parser.add_argument("--noise", type=float, default=0.0, help="uniform label-noise rate (default 0)")
+    parser.add_argument("--persistent", action="store_true",
+                        help="noise keyed by the example, not the annotator: both modes then see the same wrong labels")
     parser.add_argument("--features-size", type=int, default=20_000, help="pool size of the features dataset")
     args = parser.parse_args(argv)
     import torch
@@ -254,10 +256,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     torch.set_num_threads(1)
     seeds = range(2 if args.quick else args.seeds)
     latency = {"model": "lognormal", "median": args.median, "sigma": args.sigma}
-    noise = NoiseConfig(model="uniform", rate=args.noise) if args.noise else NoiseConfig()
+    noise = NoiseConfig(model="uniform", rate=args.noise, persistent=args.persistent) if args.noise else NoiseConfig()
     model = ModelConfig(kind="mlp")
     budgets = {"digits": Budget(20, 100, 4 if args.quick else 8), "features": Budget(100, 400, 4 if args.quick else 10)}
-    print(f"# Annotation time (lognormal median {args.median:g} s, sigma {args.sigma:g}; noise {args.noise:g})")
+    print(f"# Annotation time (lognormal median {args.median:g} s, sigma {args.sigma:g}; noise {args.noise:g}"
+          f"{', persistent' if args.persistent and args.noise else ''})")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             if name == "digits":
