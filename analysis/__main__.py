@@ -1,4 +1,8 @@
-"""``python -m analysis RESULTS_DIR [--out DIR]``: write the report of a sweep's results."""
+"""``python -m analysis RESULTS [--out DIR] [--strict]``: write the report of a sweep's results.
+
+``RESULTS`` is a local directory or a URI (``s3://bucket/prefix``, ``gs://...``, ``file://...``);
+the report is always written locally.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _local_dir(text: str) -> Path:
+    if "://" in text:
+        raise argparse.ArgumentTypeError(f"the report is written locally; give a local directory, not {text!r}")
+    return Path(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m analysis",
@@ -42,10 +52,16 @@ def parser() -> argparse.ArgumentParser:
         ),
         epilog="Example: python -m analysis results/default --out /tmp/report",
     )
-    p.add_argument("results_dir", type=Path, metavar="RESULTS_DIR",
-                   help="the sweep's output directory (the one holding curves/)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="where to write report.md, the CSVs and the PNGs (default: RESULTS_DIR/report)")
+    p.add_argument("results_dir", metavar="RESULTS_DIR",
+                   help="the sweep's output (the one holding curves/): a local directory or a URI such as "
+                        "s3://bucket/prefix (pyarrow's options may follow as a query, e.g. "
+                        "?endpoint_override=host:9000&scheme=http)")
+    p.add_argument("--out", type=_local_dir, default=None, metavar="DIR",
+                   help="local directory for report.md, the CSVs and the PNGs (default: RESULTS_DIR/report for "
+                        "a local directory, ./report-<name> for a URI)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1, one line per file) if any results file cannot be read, instead of leaving "
+                        "it out and saying so in the report")
     p.add_argument("--budget", type=_positive_int, default=None, metavar="LABELS",
                    help="compare methods at this many labels in the fixed-budget views (default: per dataset, "
                         "the last n_labeled every trial reached)")
@@ -59,11 +75,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    def warn(skipped) -> None:
+        print(f"warning: left out {skipped}", file=sys.stderr)
+
     try:
         path = build_report(args.results_dir, args.out, budget=args.budget, fractions=args.fractions,
-                            figures=not args.no_figures)
-    except ResultsError as err:
-        print(f"error: {err}", file=sys.stderr)
+                            figures=not args.no_figures, strict=args.strict, on_skip=warn)
+    except ResultsError as err:  # one line per unreadable file, when there are several
+        for line in str(err).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 1
     print(f"report: {path}")
     return 0

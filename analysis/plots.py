@@ -5,12 +5,14 @@ matplotlib is imported only when a figure is drawn, so the tables work without i
 
 Every figure uses the same visual code: one colour per strategy, one line style per
 ``b_parallel``, a shared legend below the panels, and shaded or barred ± one standard error
-over seeds.
+over seeds. Panel titles name the dataset, which is a features file's stem and can be long:
+a title wider than its panel is wrapped onto more lines, so titles never run into each other.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -25,6 +27,7 @@ _PANEL = (4.6, 3.4)  # inches per panel
 _MIN_WIDTH = 9.2  # inches: room for the title and a legend of a few columns
 _LEGEND_ENTRY_WIDTH = 2.25  # inches per legend column (labels like "confidence, b_parallel=5")
 _DPI = 110
+_TITLE_SHARE = 0.95  # of its panel's width that a panel title may take
 
 
 def pyplot():
@@ -72,8 +75,38 @@ def _grid(plt, n_panels: int, ncols: int):
     return fig, flat[:n_panels]
 
 
+def _fit(text_artist, width: float, renderer) -> None:
+    """Wrap ``text_artist`` onto as many lines as it needs to be at most ``width`` pixels wide.
+
+    Breaks at spaces and hyphens where it can, inside a word (a long file stem) where it must.
+    """
+    text = " ".join(text_artist.get_text().split())
+    text_artist.set_text(text)
+    measured = text_artist.get_window_extent(renderer).width
+    if measured <= width or not text:
+        return
+    chars = max(1, int(len(text) * width / measured))
+    while True:
+        text_artist.set_text(textwrap.fill(text, width=chars, break_long_words=True))
+        if chars == 1 or text_artist.get_window_extent(renderer).width <= width:
+            return
+        chars -= 1
+
+
+def fit_titles(fig, heading=None) -> None:
+    """Wrap every panel title to its panel's width, and ``heading`` (the figure's title) to the
+    figure's; the layout is computed first, so the widths are the ones the saved figure has."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_title():
+            _fit(ax.title, _TITLE_SHARE * ax.get_window_extent(renderer).width, renderer)
+    if heading is not None:
+        _fit(heading, _TITLE_SHARE * fig.bbox.width, renderer)
+
+
 def _finish(plt, fig, axes, path: Path, title: str, legend_rows: int = 1) -> Path:
-    """Shared legend below the panels (``legend_rows`` rows when it fits), title, save, close."""
+    """Shared legend below the panels (``legend_rows`` rows when it fits), title, titles fitted, save, close."""
     handles, labels = {}, []
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -85,7 +118,7 @@ def _finish(plt, fig, axes, path: Path, title: str, legend_rows: int = 1) -> Pat
         ncol = min(fits, math.ceil(len(labels) / max(1, legend_rows)))
         fig.legend([handles[label] for label in labels], labels, loc="outside lower center",
                    ncol=ncol, fontsize="small", frameon=False)
-    fig.suptitle(title)
+    fit_titles(fig, fig.suptitle(title))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=_DPI)
     plt.close(fig)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from typing import Sequence
 
@@ -43,15 +44,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def resume_command(args: argparse.Namespace, output: str) -> str:
+    """The command that continues this sweep: the same study and settings, its output, ``--resume``."""
+    words = ["python", "-m", "direct_ray.sweep"]
+    if args.study != str(DEFAULT_STUDY):
+        words.append(args.study)
+    for override in args.overrides:
+        words += ["--set", override]
+    words += ["--output", output]
+    for option in ("address", "num_cpus"):
+        if getattr(args, option) is not None:
+            words += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    words += [flag for flag, on in (("--no-report", args.no_report), ("--verbose", args.verbose)) if on]
+    return shlex.join([*words, "--resume"])
+
+
+class _Stdout(logging.Handler):
+    """Plain lines on whatever ``sys.stdout`` is when they are logged (the live progress line redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stdout, flush=True)
+
+
 def configure_logging(verbose: bool) -> None:
-    """Send the ``direct_ray`` logger to stdout, plain lines; per-round lines only when ``verbose``."""
+    """Send the ``direct_ray`` logger to stdout, plain lines; per-trial and per-round lines only when ``verbose``."""
     logger = logging.getLogger("direct_ray")
-    if not any(getattr(h, "direct_ray_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler.direct_ray_cli = True
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in [h for h in logger.handlers if isinstance(h, _Stdout)]:
+        logger.removeHandler(handler)
+    handler = _Stdout(logging.DEBUG if verbose else logging.INFO)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
     logger.propagate = False
 
 
@@ -91,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from direct_ray.config import ConfigError
     from direct_ray.data.spec import DatasetUnavailableError
     from direct_ray.results.layout import SweepRecordError, is_uri, join
-    from direct_ray.sweep import PreflightError, dry_run, run_sweep
+    from direct_ray.sweep import PreflightError, SweepInterrupted, dry_run, run_sweep
 
     user_errors = (ConfigError, SweepRecordError, PreflightError, DatasetUnavailableError, ValueError, FileNotFoundError)
     try:
@@ -101,11 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(plan.describe())
             return 2 if plan.problems else 0
         result = run_sweep(args.study, args.output, overrides=args.overrides, resume=args.resume,
-                           address=args.address, num_cpus=args.num_cpus)
+                           address=args.address, num_cpus=args.num_cpus, handle_signals=True, live_progress=True)
     except user_errors as err:
         for line in str(err).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2
+    except SweepInterrupted as stop:
+        print(f"\n{stop}; the rounds written so far are kept. Continue with:\n  {resume_command(args, stop.output)}",
+              file=sys.stderr)
+        return stop.exit_status
     output = result.output
     print(f"\nresults: {output}\n  curves:     {join(output, 'curves')}\n  selections: {join(output, 'selections')}")
     if is_uri(output):

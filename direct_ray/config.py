@@ -215,6 +215,12 @@ class TrialConfig(Frozen):
     resources: Resources = Resources()
     annotation: AnnotationConfig = AnnotationConfig()
 
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_resolved(cls, spec: DatasetSpec) -> DatasetSpec:
+        """A features file without ``num_classes`` takes its own number of classes (the id hashes K)."""
+        return spec.resolved()
+
     @model_validator(mode="after")
     def _noise_fits_the_dataset(self) -> "TrialConfig":
         try:
@@ -315,6 +321,8 @@ class Grid(Frozen):
     def _noise_fits_every_dataset(self) -> "Grid":
         for i, noise in enumerate(self.noise):
             for j, ds in enumerate(self.dataset):
+                if ds.num_classes is None:  # read from the file, then checked with each trial
+                    continue
                 try:
                     noise.validate_for(ds.num_classes)
                 except ValueError as err:
@@ -426,7 +434,7 @@ class StudyConfig:
             initial_size=initial_size,
             model=study.model,
             resources=study.resources,
-            datasets=study.grid.dataset,
+            datasets=_resolved_datasets(study.grid.dataset),
             strategies=study.grid.strategy,
             seeds=study.grid.seed,
             b_parallels=study.grid.b_parallel,
@@ -463,6 +471,25 @@ class StudyConfig:
                 self.datasets, self.strategies, self.noises, self.annotations, self.b_parallels, self.seeds
             )
         ]
+
+
+def _resolved_datasets(specs: Sequence[DatasetSpec]) -> tuple[DatasetSpec, ...]:
+    """The grid's datasets with every ``num_classes`` known (a features file's own classes when left out).
+
+    Done once when the study is parsed, so dataset names and trial ids are fixed before
+    anything runs; a spec that gives ``num_classes`` is kept as it is, without reading a file.
+    """
+    resolved: list[DatasetSpec] = []
+    for i, spec in enumerate(specs):
+        try:
+            spec = spec.resolved()
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"grid.dataset[{i}]: {err}") from None
+        if spec in resolved:
+            raise ConfigError(f"grid.dataset[{i}]: the same dataset as grid.dataset[{resolved.index(spec)}] "
+                              f"once num_classes is read from the file ({spec.num_classes})")
+        resolved.append(spec)
+    return tuple(resolved)
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict:

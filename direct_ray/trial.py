@@ -40,7 +40,7 @@ from direct_ray.data import load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.pool_state import PoolState
 from direct_ray.results.rows import AnnotationTimes, RoundTimes, curve_row, selection_rows
-from direct_ray.results.schema import META_RUNTIME, META_STUDY, META_TRIAL, META_VERSIONS
+from direct_ray.results.schema import META_CLASSES, META_RUNTIME, META_STUDY, META_TRIAL, META_VERSIONS
 from direct_ray.results.write import TrialWriter
 from direct_ray.runtime import faults
 from direct_ray.runtime.inputs import DatasetRefs, put_dataset
@@ -113,13 +113,14 @@ def run_trial(
     if state.pool is None:
         state.pool = PoolState.empty(dataset.pool_size, dataset.num_classes)
     metadata = {META_STUDY: {"sweep_id": context.sweep_id, **context.study}, META_TRIAL: config.to_dict(),
-                META_VERSIONS: context.versions}
+                META_VERSIONS: context.versions, META_CLASSES: list(dataset.classes)}
     writer = TrialWriter(context.output, dataset=dataset.name, strategy=str(config.strategy),
                          trial_id=config.trial_id, metadata=metadata)
     with trial_team(config, dataset.num_classes, dataset.truth, state.pool, state.strategy_state,
                     annotator_team=context.annotator_team, cache=actor_cache) as team, writer:
         _Rounds(config, dataset, context.sweep_id, state, team).run(checkpoint_dir, writer, on_round)
         team.verify(state.pool)
+        writer.finish(state.curve, state.selections)
     return state
 
 

@@ -2,7 +2,9 @@
 
 Features are float arrays (N x D, any float dtype, loaded as float32); labels are integers
 0..M-1 and every class must occur in ``y_train``. Each check raises a ``ValueError`` naming
-the file and the key, so a malformed file fails before a study starts.
+the file and the key, so a malformed file fails before a study starts. A study that does not
+give ``num_classes`` gets the file's own M, read by :func:`features_classes` from ``y_train``
+alone when the study is parsed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import numpy as np
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The four arrays of the file, or a ValueError naming the file (and the missing keys)."""
+def _read_npz(path: Path, keys: tuple[str, ...] = KEYS) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the file (an .npz reads only those), or a ValueError naming the file."""
     where = f"features file {str(path)!r}"
     try:
         npz = np.load(path, allow_pickle=False)
@@ -29,16 +31,38 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         if missing:
             raise ValueError(f"{where}: missing key(s) {missing}; it has {sorted(npz.files)}")
         try:
-            return {key: npz[key] for key in KEYS}
+            return {key: npz[key] for key in keys}
         except ValueError as err:  # object arrays need pickle, which is never allowed here
             raise ValueError(f"{where} holds Python objects ({err}); store numeric arrays") from None
 
 
-def features_splits(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """(x_train, y_train, x_test, y_test, M): validated arrays and the number of classes in the file."""
+def _existing(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"features file {str(path)!r} not found (expected an .npz with keys {list(KEYS)})")
+    return path
+
+
+def features_classes(path: str | Path) -> int:
+    """M = max(y_train) + 1, the file's number of classes, reading only ``y_train``.
+
+    The full checks of every array happen when the file is loaded (:func:`features_splits`);
+    here only what M needs: integer labels, at least two classes.
+    """
+    path = _existing(path)
+    y = _read_npz(path, ("y_train",))["y_train"]
+    where = f"features file {str(path)!r}"
+    if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{where}: y_train must be a non-empty 1-D integer array, got {y.dtype} of shape {y.shape}")
+    classes = int(y.max()) + 1
+    if classes < 2:
+        raise ValueError(f"{where}: y_train has a single class; active learning under imbalance needs at least 2")
+    return classes
+
+
+def features_splits(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(x_train, y_train, x_test, y_test, M): validated arrays and the number of classes in the file."""
+    path = _existing(path)
     arrays = _read_npz(path)
     where = f"features file {str(path)!r}"
     for split in ("train", "test"):

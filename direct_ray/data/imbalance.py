@@ -1,8 +1,18 @@
-"""The paper's imbalance construction (Table 1) and its imbalance ratio. Pure numpy.
+"""The paper's imbalance construction (Table 1), the majority-last convention, the imbalance ratio. Pure numpy.
 
 Construction: keep the first K-1 original classes as they are and merge every other class
-into class K-1, which becomes the majority. On the training splits this gives exactly the
-paper's Table 1 (CIFAR-10 K=2: 5000 vs 45000, ..., SVHN K=3: 18809 vs 54448).
+into class K-1. On the training splits this gives exactly the paper's Table 1 (CIFAR-10 K=2:
+5000 vs 45000, ..., SVHN K=3: 18809 vs 54448), where the merged class is the majority.
+
+Convention: class K-1 is the majority, and "minority" (the minority labels bought, the
+minority accuracy, the minority_to_majority noise) means classes 0..K-2. A user's file need
+not follow the paper's order (scikit-learn's ``make_classification(weights=[0.9, 0.1])``
+makes class 0 the common one), so after the construction the largest class of the training
+split is moved to K-1 when it is not there already, the others keeping their order
+(:func:`majority_last`). :func:`class_map` gives the whole mapping, original label -> study
+label, which the results record. In the paper's six settings, CIFAR and the digits with
+K <= 9 the merged class is already the largest, so their labels are the construction's;
+SVHN with K = 9 or 10 and the digits with K = 10 are relabelled.
 
 Imbalance ratio gamma: **the largest minority class over the majority class**, computed as
 the second-largest class count over the largest. Every row of Table 1 is reproduced by this
@@ -52,6 +62,40 @@ def imbalanced_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """
     labels = _check_labels(labels, num_classes)
     return np.minimum(labels, num_classes - 1).astype(np.int64)
+
+
+def majority_last(counts: np.ndarray) -> np.ndarray:
+    """The relabelling of classes 0..K-1 (``new = perm[old]``) that makes the largest class K-1.
+
+    ``counts`` are the training examples per class. When class K-1 is (or ties for) the
+    largest, the identity; otherwise the largest class (the first one among ties) becomes
+    K-1 and the classes after it move down by one, so the minority classes keep their order.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 1 or counts.size < 2:
+        raise ValueError(f"counts must be a 1-D array of at least 2 classes, got shape {counts.shape}")
+    k = counts.size
+    perm = np.arange(k, dtype=np.int64)
+    if counts[-1] == counts.max():
+        return perm
+    largest = int(np.argmax(counts))
+    perm[largest] = k - 1
+    perm[largest + 1 :] -= 1
+    return perm
+
+
+def class_map(train_labels: np.ndarray, num_classes: int, num_original: int) -> np.ndarray:
+    """Study label of each original class 0..M-1 (index: original label): the construction, then majority last.
+
+    ``train_labels`` are the original labels of the training split, whose class counts decide
+    which class is the majority; ``num_original`` is M, the dataset's number of classes.
+    """
+    labels = _check_labels(train_labels, num_classes)
+    if num_original < num_classes or (labels.size and labels.max() >= num_original):
+        raise ValueError(f"num_original must cover the labels and be >= num_classes, got {num_original}")
+    merged = imbalanced_labels(np.arange(num_original), num_classes)
+    counts = np.bincount(imbalanced_labels(labels, num_classes), minlength=num_classes)
+    return majority_last(counts)[merged]
 
 
 def imbalance_ratio(labels: np.ndarray, num_classes: int) -> float:

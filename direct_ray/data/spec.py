@@ -2,7 +2,10 @@
 
 A spec is the ``dataset:`` mapping of a study, e.g. ``{kind: cifar10, num_classes: 3}``. It
 is validated when parsed, so a bad dataset (an unknown kind, K larger than the dataset's
-classes, a features file without ``path``) is an error before anything starts.
+classes, a features file without ``path``) is an error before anything starts. A features
+file's ``num_classes`` defaults to the file's own number of classes, which
+:meth:`DatasetSpec.resolved` reads when a study is parsed, so that dataset names and trial
+ids are known before anything runs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
 import numpy as np
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from direct_ray.data.imbalance import imbalance_ratio
 from direct_ray.validated import Flag, Frozen, Int, Text, parse
@@ -23,6 +26,9 @@ TORCHVISION_KINDS = ("cifar10", "cifar100", "svhn")
 
 # Original classes of the built-in datasets (a features file's classes are known on load).
 KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
+
+# num_classes of a built-in dataset that the study leaves out: one class against the rest.
+DEFAULT_NUM_CLASSES = 2
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -37,13 +43,24 @@ class DatasetSpec(Frozen):
     ``path`` is the ``.npz`` file of kind ``features`` (and only of it); ``root`` and
     ``download`` are passed to torchvision for ``cifar10``, ``cifar100`` and ``svhn`` (and only
     for them). Giving a field the kind does not use is an error, so typos surface early.
+    ``num_classes`` left out is 2 for the built-in kinds; for a features file it stays None
+    until :meth:`resolved` reads the file's own number of classes.
     """
 
     kind: Literal[DATASET_KINDS]
-    num_classes: Int(2) = 2
+    num_classes: Optional[Int(2)] = Field(
+        None, description="classes after the imbalance construction (default: 2; a features file's own classes)"
+    )
     path: Optional[Text] = None
     root: Text = "~/data"
     download: Flag = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builtin_default(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("kind") in KNOWN_CLASSES and data.get("num_classes") is None:
+            return {**data, "num_classes": DEFAULT_NUM_CLASSES}
+        return data
 
     @model_validator(mode="after")
     def _fits_the_kind(self) -> "DatasetSpec":
@@ -74,9 +91,23 @@ class DatasetSpec(Frozen):
             out["download"] = self.download
         return out
 
+    def resolved(self) -> "DatasetSpec":
+        """This spec with ``num_classes`` known: a features file without one gets its own number of classes.
+
+        Reads only the file's ``y_train`` (see :func:`direct_ray.data.features.features_classes`);
+        a spec that has ``num_classes`` is returned as it is, without touching any file.
+        """
+        if self.num_classes is not None:
+            return self
+        from direct_ray.data.features import features_classes
+
+        return self.model_copy(update={"num_classes": features_classes(self.path)})
+
     @property
     def name(self) -> str:
         """A short filesystem-safe label, e.g. ``digits-k2`` or ``features-my_emb-k3``."""
+        if self.num_classes is None:
+            raise ValueError(f"dataset {self.path!r}: num_classes is not known yet; use DatasetSpec.resolved()")
         base = self.kind
         if self.kind == "features":
             base = f"features-{_UNSAFE.sub('_', Path(self.path).stem) or 'file'}"
@@ -89,6 +120,8 @@ class Dataset:
 
     ``kind`` is ``"features"`` (x is N x D float32) or ``"images"`` (x is N x 3 x H x W uint8,
     normalised only inside training). The training split is the active-learning pool.
+    ``classes`` is the study label of each original class (index: original label), as
+    :func:`direct_ray.data.imbalance.class_map` gives it; the results record it.
     """
 
     name: str
@@ -98,6 +131,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    classes: tuple[int, ...]
 
     def __post_init__(self) -> None:
         ndim = {"features": 2, "images": 4}.get(self.kind)
@@ -109,6 +143,8 @@ class Dataset:
                 raise ValueError(f"{split} split: x must be {ndim}-D with one int64 label per row")
             if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
                 raise ValueError(f"{split} split: labels must lie in 0..{self.num_classes - 1}")
+        if sorted(set(self.classes)) != list(range(self.num_classes)):
+            raise ValueError(f"classes must map the original classes onto every class 0..{self.num_classes - 1}")
 
     def class_counts(self) -> np.ndarray:
         """Examples per class in the training split (length K)."""

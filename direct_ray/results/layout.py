@@ -8,8 +8,17 @@
       selections/dataset=<d>/strategy=<s>/<trial_id>.parquet   one row per label bought
       tune/                                                    Ray Tune's experiment state
 
+That is a finished trial. While a trial runs, each of its rounds is a file of its own beside
+where the trial's file will be, ``<trial_id>.round-<NNNNN>.parquet`` (:func:`round_file_path`),
+so that a round costs only its own rows; when the trial finishes, its round files are
+replaced by the single ``<trial_id>.parquet`` (:mod:`direct_ray.results.write`). Either way
+every file is a plain Parquet file in its partition directory, so readers that take the
+directory (pandas, ``pyarrow.dataset``, DuckDB's ``**/*.parquet``) see every row once.
+
 Every path goes through :func:`filesystem`, so the same code reads and writes a local
-directory, a shared mount or an object store (``s3://``, ``gs://``).
+directory, a shared mount or an object store (``s3://``, ``gs://``). A URI may carry
+pyarrow's options as a query, e.g. ``s3://bucket/prefix?endpoint_override=host:9000&scheme=http``
+for an S3-compatible server; :func:`join` keeps the query at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ SWEEP_FILE = "sweep.json"
 TUNE_DIR = "tune"
 
 _SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
+_ROUND_FILE = re.compile(r"^(?P<trial>.+)\.round-(?P<round>[0-9]+)\.parquet$")
 
 
 class SweepRecordError(ValueError):
@@ -40,8 +50,12 @@ def is_uri(root: Path | str) -> bool:
 
 
 def join(root: Path | str, *names: str) -> str:
-    """``root/name/...`` for a local path or a URI."""
-    return "/".join([str(root).rstrip("/"), *names])
+    """``root/name/...`` for a local path or a URI (a URI's ``?query`` stays at the end)."""
+    base, query = str(root), ""
+    if is_uri(base) and "?" in base:
+        base, query = base.split("?", 1)
+        query = "?" + query
+    return "/".join([base.rstrip("/"), *names]) + query
 
 
 def filesystem(path: Path | str) -> tuple[pafs.FileSystem, str]:
@@ -58,18 +72,50 @@ def check_partition_value(key: str, value: str) -> str:
     return value
 
 
-def trial_file_path(root: Path | str, table: str, dataset: str, strategy: str, trial_id: str) -> str:
-    """``root/<table>/dataset=<dataset>/strategy=<strategy>/<trial_id>.parquet`` (a path or a URI)."""
+def partition_dir(root: Path | str, table: str, dataset: str, strategy: str) -> str:
+    """``root/<table>/dataset=<dataset>/strategy=<strategy>`` (a path or a URI)."""
     if table not in FILE_SCHEMAS:
         raise ValueError(f"unknown results table {table!r}; expected one of {sorted(FILE_SCHEMAS)}")
     check_partition_value("dataset", dataset)
     check_partition_value("strategy", strategy)
+    return join(root, table, f"dataset={dataset}", f"strategy={strategy}")
+
+
+def _check_trial_id(trial_id: str) -> str:
     check_partition_value("trial_id", trial_id)
-    return join(root, table, f"dataset={dataset}", f"strategy={strategy}", f"{trial_id}.parquet")
+    if re.search(r"\.round-[0-9]+$", trial_id):
+        raise ValueError(f"trial_id {trial_id!r} cannot end like a round file name (.round-<number>)")
+    return trial_id
+
+
+def trial_file_path(root: Path | str, table: str, dataset: str, strategy: str, trial_id: str) -> str:
+    """``root/<table>/dataset=<dataset>/strategy=<strategy>/<trial_id>.parquet``: a finished trial's file."""
+    _check_trial_id(trial_id)
+    return join(partition_dir(root, table, dataset, strategy), f"{trial_id}.parquet")
+
+
+def round_file_path(root: Path | str, table: str, dataset: str, strategy: str, trial_id: str, round_: int) -> str:
+    """``.../<trial_id>.round-<NNNNN>.parquet``: the rows of one round of a trial that is still running."""
+    _check_trial_id(trial_id)
+    if round_ < 0:
+        raise ValueError(f"round must be >= 0, got {round_}")
+    return join(partition_dir(root, table, dataset, strategy), f"{trial_id}.round-{round_:05d}.parquet")
+
+
+def parse_file_name(name: str) -> tuple[str, int | None]:
+    """``(trial_id, round)`` of a results file name; ``round`` is None for a finished trial's file."""
+    match = _ROUND_FILE.match(name)
+    if match:
+        return match["trial"], int(match["round"])
+    return (name[: -len(".parquet")] if name.endswith(".parquet") else name.rsplit(".", 1)[0]), None
 
 
 def trial_complete(root: Path | str, config) -> bool:
-    """True when the trial's curve file already holds every round (its Parquet is the truth)."""
+    """True when the trial has finished: its single curve file exists and holds every round.
+
+    A trial whose round files hold every round but that was stopped before they were
+    replaced by the single file is not complete: resuming it only writes that file.
+    """
     fs, path = filesystem(trial_file_path(root, CURVES, config.dataset.name, str(config.strategy), config.trial_id))
     if fs.get_file_info(path).type != pafs.FileType.File:
         return False

@@ -1,9 +1,12 @@
 """The Parquet schema of a sweep's results: a contract that analysis and outside tools rely on.
 
-Two tables, one file per trial each, hive-partitioned by dataset and strategy:
+Two tables, one file per finished trial each, hive-partitioned by dataset and strategy:
 
 * ``curves/dataset=<d>/strategy=<s>/<trial_id>.parquet``: one row per trial x round.
 * ``selections/dataset=<d>/strategy=<s>/<trial_id>.parquet``: one row per label bought.
+
+While a trial runs, its rows are in one file per round instead,
+``<trial_id>.round-<NNNNN>.parquet`` (see :mod:`direct_ray.results.layout`).
 
 The partition columns ``dataset`` and ``strategy`` live in the directory names, not inside
 the files (hive convention: pandas, ``pyarrow.dataset`` and DuckDB refuse a column that is
@@ -28,6 +31,9 @@ META_STUDY = "direct_ray.study"  # the study configuration, JSON
 META_TRIAL = "direct_ray.trial"  # this trial's configuration, JSON
 META_VERSIONS = "direct_ray.versions"  # package versions, JSON
 META_RUNTIME = "direct_ray.runtime"  # where the trial trained: device, torch and CUDA versions, JSON
+# The dataset's study class of each original class, a JSON list indexed by the original label:
+# [1, 0] means original class 0 became study class 1 (the majority) and original 1 became 0.
+META_CLASSES = "direct_ray.classes"
 
 CURVES = "curves"
 SELECTIONS = "selections"

@@ -7,11 +7,12 @@ environment lookup per call, nothing more.
 
 The plan's keys (all optional):
 
-* ``annotator_exit_on_query``: annotator 0's process exits (``os._exit``) on its n-th query;
+* ``annotator_exit_on_query``: annotator 0's process exits (``os._exit``) on its n-th query
+  since it started; a list ``[n1, n2, ...]`` kills it once for each entry, in turn;
 * ``trial_raise_at_round``: the trial raises ``RuntimeError("injected fault ...")`` in that round;
 * ``trial_exit_at_round``: the trial's process exits (``os._exit``) in that round.
 
-Each fault fires once per trial (the annotator's once per plan), remembered by a marker
+Each fault fires once per trial (the annotator's once per entry), remembered by a marker
 file next to the plan, so a retried trial or a restarted annotator then runs normally.
 """
 
@@ -47,9 +48,15 @@ def annotator_query(annotator: int, queries_so_far: int) -> None:
     if found is None:
         return
     plan, directory = found
-    target = plan.get("annotator_exit_on_query")
-    if target is not None and annotator == 0 and queries_so_far >= target and _first_time(directory, "annotator_exit.fired"):
-        os._exit(1)  # a hard crash, as a killed annotator process would
+    targets = plan.get("annotator_exit_on_query")
+    if targets is None or annotator != 0:
+        return
+    targets = targets if isinstance(targets, list) else [targets]
+    fired = [i for i in range(len(targets)) if (directory / f"annotator_exit_{i}.fired").exists()]
+    next_kill = len(fired)
+    if next_kill < len(targets) and queries_so_far >= targets[next_kill]:
+        if _first_time(directory, f"annotator_exit_{next_kill}.fired"):
+            os._exit(1)  # a hard crash, as a killed annotator process would
 
 
 def trial_round(trial_id: str, round_: int) -> None:

@@ -23,6 +23,7 @@ class DatasetRefs:
 
     name: str
     num_classes: int
+    classes: tuple[int, ...]  # study class of each original class (Dataset.classes)
     imbalance_ratio: float
     pool_size: int
     x_pool: ray.ObjectRef
@@ -36,6 +37,7 @@ def put_dataset(dataset: Dataset) -> DatasetRefs:
     return DatasetRefs(
         name=dataset.name,
         num_classes=dataset.num_classes,
+        classes=dataset.classes,
         imbalance_ratio=float(dataset.imbalance_ratio),
         pool_size=len(dataset.y_train),
         x_pool=ray.put(dataset.x_train),

@@ -57,13 +57,27 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
         log.info("joined the Ray cluster at %s", address)
         return False
-    if num_cpus is None:
+    running = running_cluster() if num_cpus is None else None
+    if running is not None:
         try:
-            ray.init(address="auto", include_dashboard=False, log_to_driver=False)
+            ray.init(address=running, include_dashboard=False, log_to_driver=False)
         except ConnectionError:
-            pass
+            pass  # a record left by a cluster that has stopped
         else:
-            log.info("joined the Ray cluster running on this machine (pass --num-cpus N for a session of its own)")
+            log.info("joined the Ray cluster running on this machine at %s (pass --num-cpus N for a session "
+                     "of its own)", running)
             return False
     start_local_ray(num_cpus)
     return True
+
+
+def running_cluster() -> str | None:
+    """The address of the cluster last started on this machine with ``ray start``, if any.
+
+    This is what ``ray.init()`` itself joins: Ray records the address of each ``ray start``.
+    Sessions that other processes started with ``ray.init()`` are not clusters to join (they
+    end with their process), so they are not considered.
+    """
+    from ray._private.services import find_bootstrap_address  # Ray's reader of that record
+
+    return find_bootstrap_address(None)

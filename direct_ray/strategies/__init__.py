@@ -27,6 +27,7 @@ from direct_ray.strategies.base import (
 _REGISTRY: dict[str, tuple[str, str]] = {
     "direct": ("direct_ray.strategies.direct", "Direct"),
     "galaxy": ("direct_ray.strategies.galaxy", "Galaxy"),
+    "direct_paper": ("direct_ray.strategies.direct", "DirectPaper"),
     "random": ("direct_ray.strategies.uncertainty", "RandomSampling"),
     "confidence": ("direct_ray.strategies.uncertainty", "LeastConfidence"),
     "margin": ("direct_ray.strategies.uncertainty", "MarginSampling"),

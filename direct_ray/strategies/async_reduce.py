@@ -70,11 +70,13 @@ from typing import Optional
 import numpy as np
 
 from direct_ray.strategies.base import UNLABELED, LabelBuyer, SelectionError
-from direct_ray.strategies.direct import best_window, shrink_schedule
+from direct_ray.strategies.direct import Direct, best_window, class_visit_order, shrink_schedule
 from direct_ray.strategies.reduction import (
     LabelView,
+    TieRule,
     class_order,
     labeled_positions,
+    near_optimal_window,
     nearest_unlabeled,
     row_max,
     threshold_estimate,
@@ -107,6 +109,7 @@ class AsyncVReduce:
     budget: int
     rng: np.random.Generator
     in_flight: set[int]
+    slack: Optional[int] = None  # None: the paper's version space; else near_optimal_window's slack
     lo: int = 0
     hi: int = 0
     initial_window: tuple[int, int] = (0, 0)
@@ -119,7 +122,9 @@ class AsyncVReduce:
     def __post_init__(self) -> None:
         self.budget = min(int(self.budget), self.view.remaining)
         positions, is_k = labeled_positions(self.view.labels[self.order], self.k)
-        self.lo, self.hi = version_space(positions, is_k, self.order.size)
+        n = self.order.size
+        self.lo, self.hi = (version_space(positions, is_k, n) if self.slack is None
+                            else near_optimal_window(positions, is_k, n, self.slack))
         self.initial_window = (self.lo, self.hi)
         self._widths = shrink_schedule(self.hi - self.lo, -(-self.budget // self.view.b_parallel))
         self._answers = 0
@@ -256,16 +261,16 @@ class _AsyncRound:
         for reducer in reducers:
             reducer.settle()
 
-    def near_threshold(self, order: np.ndarray, k: int, count: int) -> int:
+    def near_threshold(self, order: np.ndarray, k: int, count: int, tie: TieRule) -> int:
         """Phase 2 for one class: submit up to ``count`` unlabeled, not-in-flight examples nearest ``j_hat``.
 
-        ``j_hat`` comes from every label answered by the time a slot is free. Returns how many
-        were submitted.
+        ``j_hat`` comes from every label answered by the time a slot is free, ties broken by
+        ``tie``. Returns how many were submitted.
         """
         self.wait_for_slot()
         sorted_labels = self.view.labels[order]
         positions, is_k = labeled_positions(sorted_labels, k)
-        j_hat = threshold_estimate(positions, is_k, order.size)
+        j_hat = threshold_estimate(positions, is_k, order.size, tie)
         open_ = sorted_labels == UNLABELED
         if self.buyer.in_flight:
             open_ &= ~np.isin(order, np.fromiter(self.buyer.in_flight, dtype=np.int64))
@@ -300,32 +305,33 @@ def async_vreduce(view: LabelView, order: np.ndarray, k: int, budget: int, rng: 
     return AsyncVReduceResult(reducer.initial_window, reducer.window, tuple(reducer.draws), reducer.steps, reducer.spent)
 
 
-def direct_round(probs: np.ndarray, buyer: LabelBuyer, rng: np.random.Generator) -> None:
-    """One DIRECT round (Algorithm 1) with asynchronous annotators: the pipeline of the module docstring.
+def direct_round(strategy: Direct, probs: np.ndarray, buyer: LabelBuyer, rng: np.random.Generator) -> None:
+    """One round of ``strategy`` (DIRECT, Algorithm 1) with asynchronous annotators: the pipeline of the module docstring.
 
-    The same budgets as :class:`~.direct.Direct`: ``floor(budget / (2K))`` per class in
-    phase 1, the rest split evenly over the classes in phase 2, a class's leftover passed
-    on to the next.
+    Honours the strategy's options as its synchronous round does: phase 1's budget per
+    class, the version space it starts from, the class orders of both phases and phase 2's
+    tie rule; a class's phase-2 leftover passes on to the next class.
     """
     view = LabelView(buyer)
     run = _AsyncRound(view)
     num_classes = probs.shape[1]
     maxima = row_max(probs)
     orders: dict[int, np.ndarray] = {}
-    per_class = buyer.budget // (2 * num_classes)
+    per_class = strategy.phase1_budget(buyer.budget, num_classes)
+    slack = None if strategy.version_space == "paper" else strategy.version_space_slack
 
     def start(k: int):
         def build() -> AsyncVReduce:
             orders[k] = class_order(probs, k, maxima)
-            return AsyncVReduce(view, orders[k], k, per_class, rng, buyer.in_flight)
+            return AsyncVReduce(view, orders[k], k, per_class, rng, buyer.in_flight, slack)
 
         return build
 
-    reducers = run.reduce([start(k) for k in rng.permutation(num_classes).tolist()])
+    reducers = run.reduce([start(k) for k in class_visit_order(view.labels, num_classes, strategy.phase1_order, rng)])
     run.wait_for_slot()
     rest = buyer.remaining
     carry = 0
-    for rank, k in enumerate(rng.permutation(num_classes).tolist()):
+    for rank, k in enumerate(class_visit_order(view.labels, num_classes, strategy.phase2_order, rng)):
         quota = rest // num_classes + (rank < rest % num_classes) + carry
-        carry = quota - run.near_threshold(orders[k], k, quota) if quota else 0
+        carry = quota - run.near_threshold(orders[k], k, quota, strategy.threshold_tie) if quota else 0
     run.finish(reducers)

@@ -27,7 +27,7 @@ O(#labeled) instead of O(N) to work with.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, get_args
 
 import numpy as np
 
@@ -147,21 +147,54 @@ def prefix_sums(weights: np.ndarray) -> np.ndarray:
     return s
 
 
-def threshold_estimate(positions: np.ndarray, is_k: np.ndarray, n: int) -> int:
-    """``j_hat = argmax_j S(j)`` over ``j = 0..n``; ties: closest to ``n / 2``, then smaller.
+TieRule = Literal["half", "lowest", "largest", "minority", "midpoint"]
+"""How :func:`threshold_estimate` picks one ``j`` among the maximisers of ``S`` (see there)."""
+TIE_RULES: tuple[str, ...] = get_args(TieRule)
 
-    (DIRECT paper, Algorithm 1.) ``S`` is a step function that changes only at labeled
-    positions, so this works on the ``L`` labeled examples in O(L): segment ``t`` covers
-    ``[positions[t], positions[t+1] - 1]`` with value ``cumsum(w)[t]``; the segment before
-    the first labeled position has value 0.
+
+def _segments(positions: np.ndarray, is_k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``S`` as constant segments: ``(values, lo, hi)``; segment ``t`` covers ``j = lo[t] .. hi[t]``.
+
+    ``S`` changes only at labeled positions: segment ``t`` covers ``[positions[t], positions[t+1] - 1]``
+    with value ``cumsum(w)[t]``; the segment before the first labeled position has value 0.
+    Segments are never empty. O(L) for ``L`` labeled examples.
     """
     positions = np.asarray(positions, dtype=np.int64)
     values = np.concatenate(([0], np.cumsum(np.where(is_k, 1, -1))))
     lo = np.concatenate(([0], positions))
     hi = np.concatenate((positions - 1, [n]))
-    best = np.flatnonzero(values == values.max())  # segments are never empty
-    nearest = np.clip(n // 2, lo[best], hi[best])
-    return int(nearest[np.argmin(np.abs(2 * nearest - n))])
+    return values, lo, hi
+
+
+def threshold_estimate(positions: np.ndarray, is_k: np.ndarray, n: int, tie: TieRule = "half") -> int:
+    """``j_hat = argmax_j S(j)`` over ``j = 0..n``, one maximiser chosen by the rule ``tie``.
+
+    The maximisers are usually a whole gap of unlabeled positions (from the last labeled k
+    to just before the next labeled not-k), so the rule decides where phase 2 buys:
+
+    * ``"half"``: closest to ``n / 2``, then smaller (DIRECT paper, Algorithm 1);
+    * ``"lowest"``: the smallest maximiser (the authors' public code, ``np.argmax``);
+    * ``"largest"``: the largest maximiser;
+    * ``"minority"``: the largest if class k holds fewer than half of the labeled examples
+      of the list, the smallest otherwise (DIRECT paper, section 3, Definition 4.1);
+    * ``"midpoint"``: the middle (rounded down) of the lowest maximal segment.
+
+    Works on the ``L`` labeled examples in O(L) (see :func:`_segments`).
+    """
+    values, lo, hi = _segments(positions, is_k, n)
+    best = np.flatnonzero(values == values.max())
+    if tie == "half":
+        nearest = np.clip(n // 2, lo[best], hi[best])
+        return int(nearest[np.argmin(np.abs(2 * nearest - n))])
+    if tie == "minority":
+        tie = "largest" if 2 * int(np.count_nonzero(is_k)) < len(is_k) else "lowest"
+    if tie == "lowest":
+        return int(lo[best[0]])
+    if tie == "largest":
+        return int(hi[best[-1]])
+    if tie == "midpoint":
+        return int((lo[best[0]] + hi[best[0]]) // 2)
+    raise ValueError(f"tie must be one of {', '.join(TIE_RULES)}, got {tie!r}")
 
 
 def version_space(positions: np.ndarray, is_k: np.ndarray, n: int) -> tuple[int, int]:
@@ -180,6 +213,27 @@ def version_space(positions: np.ndarray, is_k: np.ndarray, n: int) -> tuple[int,
     after_last_k = int(ks[-1]) + 1 if ks.size else 0
     j = int(positions[after_last_k]) if after_last_k < positions.size else n + 1
     return i, j
+
+
+def near_optimal_window(positions: np.ndarray, is_k: np.ndarray, n: int, slack: int) -> tuple[int, int]:
+    """A VReduce start that one flipped label cannot blow open: the hypotheses within ``slack``
+    of the best empirical loss.
+
+    The window ``(I, J)`` is the smallest holding every ``h_j`` with ``L(j) <= min L + slack``
+    (equivalently ``S(j) >= max S - slack``). It always holds every empirical risk minimiser.
+    On labels that the list separates (every labeled k before every labeled not-k), ``S``
+    rises to its maximum at the last labeled k, stays there up to the next labeled not-k and
+    falls after it, so with ``slack = 0`` the window is exactly :func:`version_space`, and a
+    larger slack only widens it by ``slack`` labeled examples on each side: VReduce keeps the
+    paper's guarantees on clean labels, at the price of a slightly larger shrink factor.
+    Under noise, :func:`version_space` ends at the first labeled not-k after the *last*
+    labeled k, so one flipped label deep in the other class's region stretches it over most
+    of the list; here that label only lifts ``S`` by one far below its maximum and leaves the
+    window where it was.
+    """
+    values, lo, hi = _segments(positions, is_k, n)
+    near = np.flatnonzero(values >= values.max() - slack)
+    return int(lo[near[0]]), int(hi[near[-1]]) + 1
 
 
 def nearest_unlabeled(unlabeled_positions: np.ndarray, j_hat: int, count: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 from tests.paths import ROOT
 
 
-@pytest.mark.parametrize("module", ["selection", "embedding_selection", "trial", "sweep", "annotators"])
+@pytest.mark.parametrize("module", ["selection", "embedding_selection", "trial", "sweep", "annotators", "gpu"])
 def test_benchmark_help(module):
     result = subprocess.run(
         [sys.executable, "-m", f"direct_ray.benchmarks.{module}", "--help"],

@@ -89,6 +89,20 @@ def test_no_docker(config):
     assert not config.get("docker")
 
 
+def test_every_node_runs_an_image_with_a_recent_glibc_and_driver(config):
+    """Ray's default AMI (Ubuntu 18.04, glibc 2.27) cannot run torch 2.14: every node names a
+    Ubuntu 22.04 deep learning image (resolved by EC2 from AWS's public SSM parameter)."""
+    for name, node_type in config["available_node_types"].items():
+        image = node_type["node_config"].get("ImageId", "")
+        assert image.startswith("resolve:ssm:/aws/service/deeplearning/") and "ubuntu-22.04" in image, name
+
+
+def test_workers_can_write_the_s3_output(config):
+    for name, node_type in _worker_types(config).items():
+        assert node_type["node_config"]["IamInstanceProfile"]["Name"] == "direct-ray-worker", name
+    assert "direct-ray-worker" in (REPO / "docs" / "cluster.md").read_text()
+
+
 def test_setup_syncs_and_installs_this_project(config):
     remote = [r for r, local in config["file_mounts"].items() if Path(local) == Path(".")]
     assert remote, "the working tree ('.') is not in file_mounts"
@@ -115,6 +129,7 @@ def test_inline_python_in_commands_compiles(prepared):
     """YAML folding must leave `python -c "..."` commands as valid Python."""
     commands = [c for key in ("setup_commands", "head_setup_commands", "worker_setup_commands")
                 for c in prepared.get(key, [])]
+    assert any("CIFAR10" in c for c in prepared["head_setup_commands"])  # the driver loads the datasets
     snippets = []
     for command in commands:
         args = shlex.split(command)

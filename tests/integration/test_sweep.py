@@ -60,6 +60,7 @@ def test_every_trial_writes_the_contract_columns(tiny_sweep):
     files = sorted((tiny_sweep / "curves").rglob("*.parquet"))
     assert len(files) == 2 and all(f.parent.name.startswith("strategy=") for f in files)
     assert pq.read_metadata(files[0]).metadata[b"direct_ray.schema_version"] == b"1"
+    assert json.loads(pq.read_metadata(files[0]).metadata[b"direct_ray.classes"]) == [0] + [1] * 9  # digit 0 vs rest
     selections = ds.dataset(tiny_sweep / "selections", partitioning="hive").to_table()
     for column in REQUIRED_COLUMNS["selections"]:
         assert column in selections.column_names

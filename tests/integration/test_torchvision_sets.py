@@ -121,6 +121,19 @@ def test_cifar10_imbalance_ratio_k2(tmp_path):
     ds = load_dataset(DatasetSpec("cifar10", num_classes=2, root=str(tmp_path), download=False))
     assert ds.class_counts().tolist() == [10, 90]
     assert ds.imbalance_ratio == pytest.approx(10 / 90)
+    assert ds.classes == (0,) + (1,) * 9
+
+
+def test_the_largest_class_becomes_the_last(tmp_path):
+    """SVHN without merging, digit 0 the most frequent (4 of 31): it becomes class 9, the others move down."""
+    truth = write_svhn(tmp_path, n_train=31)
+    ds = load_dataset(DatasetSpec("svhn", num_classes=10, root=str(tmp_path), download=False))
+    assert ds.classes == (9, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+    assert np.array_equal(ds.y_train, np.array(ds.classes)[truth["y_train"]])
+    assert np.array_equal(ds.y_test, np.array(ds.classes)[truth["y_test"]])
+    assert ds.class_counts().tolist() == [3] * 9 + [4]
+    # with two classes the merged digits are the largest: the construction's labels
+    assert load_dataset(DatasetSpec("svhn", num_classes=2, root=str(tmp_path), download=False)).classes == (0,) + (1,) * 9
 
 
 def test_download_true_with_files_present_does_not_fetch(tmp_path, monkeypatch):

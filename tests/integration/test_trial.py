@@ -115,7 +115,7 @@ def test_annotator_crash_is_retried_without_losing_or_repeating_labels(clean_run
     markers = inject_faults(annotator_exit_on_query=7)
     cfg = make_config()
     state = run_trial(cfg, context=TrialContext())
-    assert (markers / "annotator_exit.fired").exists(), "the fault did not fire"
+    assert (markers / "annotator_exit_0.fired").exists(), "the fault did not fire"
     bought = [s["pool_index"] for s in state.selections]
     assert len(bought) == cfg.total_budget == len(set(bought))
     # Queries are keyed, not streamed, so the retried query got the same answer.
@@ -257,3 +257,22 @@ def test_a_trial_on_a_sweeps_team_starts_no_annotators_of_its_own(ray_session, m
         assert len(team.annotators) == 2
     for member in members:
         ray_session.kill(member)
+
+
+def test_a_file_whose_common_class_is_0_counts_its_rare_class_as_minority(ray_session, tmp_path):
+    """make_classification(weights=[0.9, 0.1]) makes class 0 common: it becomes the majority, class 1."""
+    import pyarrow.parquet as pq
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(n_samples=400, n_features=8, weights=[0.9, 0.1], flip_y=0, random_state=0)
+    np.savez(tmp_path / "skl.npz", x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:])
+    config = make_config(dataset=DatasetSpec(kind="features", path=str(tmp_path / "skl.npz")), strategy="random",
+                         noise=NoiseConfig(), rounds=2)
+    assert config.dataset.num_classes == 2
+    state = run_trial(config, context=TrialContext(output=tmp_path / "out"))
+    bought = [s["pool_index"] for s in state.selections]
+    assert state.curve[-1]["n_minority_labels"] == np.count_nonzero(y[:300][bought] == 1)
+    assert [s["true_label"] for s in state.selections] == (1 - y[:300][bought]).tolist()
+    [path] = (tmp_path / "out" / "curves").rglob("*.parquet")
+    assert path.parent.parent.name == "dataset=features-skl-k2"
+    assert json.loads(pq.read_metadata(path).metadata[b"direct_ray.classes"]) == [1, 0]

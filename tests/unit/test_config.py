@@ -4,6 +4,7 @@ import json
 import pickle
 import re
 
+import numpy as np
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -242,10 +243,18 @@ def test_fault_plans_are_not_part_of_a_trial():
     assert "faults" not in trial.to_dict() and "faults" not in TrialConfig.model_fields
 
 
-def test_the_readme_study_parses():
+def test_the_readme_study_parses(tmp_path, monkeypatch):
     readme = (ROOT / "README.md").read_text()
     text = re.search(r"## Write a study\n\n```yaml\n(.*?)```", readme, re.S).group(1)
-    assert len(StudyConfig.from_dict(yaml.safe_load(text)).trials()) == 3 * 4 * 2 * 2 * 3
+    # its features file leaves num_classes out, so parsing reads the file's labels
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    y = np.arange(30) % 3
+    np.savez(tmp_path / "data" / "embeddings.npz", x_train=np.ones((30, 2)), y_train=y, x_test=np.ones((3, 2)),
+             y_test=y[:3])
+    study = StudyConfig.from_dict(yaml.safe_load(text))
+    assert len(study.trials()) == 3 * 4 * 2 * 2 * 3
+    assert "features-embeddings-k3" in {d.name for d in study.datasets}
 
 
 def test_trials_pickle_with_their_strategy_options():

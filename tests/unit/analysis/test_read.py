@@ -6,7 +6,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from direct_ray.results.read import ResultsError, read_curves, read_study_metadata, read_table
+from direct_ray.results.read import (
+    ResultsError,
+    UnreadableFiles,
+    read_curves,
+    read_results,
+    read_study_metadata,
+    read_table,
+)
 from direct_ray.results.schema import (
     CURVES,
     FILE_SCHEMAS,
@@ -181,3 +188,37 @@ def test_read_curves_pandas(tmp_path):
     frame = read_curves(tmp_path)
     assert len(frame) == 6
     assert set(frame["strategy"]) == {"direct", "random"}
+
+
+def test_truncated_file_is_an_error_by_default_and_left_out_on_request(tmp_path):
+    a, b = _two_trials(tmp_path)
+    a.write_bytes(a.read_bytes()[:100])
+    with pytest.raises(ResultsError, match=rf"{a.name}: not a readable Parquet file"):
+        read_table(tmp_path)
+    with pytest.raises(ResultsError, match=rf"{a.name}: not a readable Parquet file"):
+        read_study_metadata(tmp_path)
+    results = read_results(tmp_path, skip_unreadable=True)
+    assert results.table.num_rows == 3 and set(results.table["strategy"].to_pylist()) == {"random"}
+    assert [s.path for s in results.skipped] == [str(a)]
+    assert results.skipped[0].reason.startswith("not a readable Parquet file (")
+    assert set(results.metadata["trials"]) == {b.stem}
+
+
+def test_lenient_read_with_nothing_readable_names_every_file(tmp_path):
+    a, b = _two_trials(tmp_path)
+    for path in (a, b):
+        path.write_bytes(b"not parquet")
+    with pytest.raises(UnreadableFiles) as err:
+        read_results(tmp_path, skip_unreadable=True)
+    lines = str(err.value).splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == sorted([str(a), str(b)])
+    assert lines[2].endswith("no file could be read")
+
+
+def test_file_uri_reads_like_a_path(tmp_path):
+    a, _ = _two_trials(tmp_path)
+    uri = f"file://{tmp_path}"
+    assert read_table(uri).equals(read_table(tmp_path))
+    assert read_study_metadata(uri)["trials"] == read_study_metadata(tmp_path)["trials"]
+    a.write_bytes(b"garbage")
+    assert read_results(uri, skip_unreadable=True).skipped[0].path == f"file://{a}"

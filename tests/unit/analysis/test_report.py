@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_cli_end_to_end(study, tmp_path):
 
 
 @pytest.mark.parametrize("make", ["empty", "foreign"])
-def test_cli_bad_input_is_one_line(tmp_path, make):
+def test_cli_bad_input_is_one_line_per_problem(tmp_path, make):
     if make == "empty":
         (tmp_path / "curves").mkdir()
     else:
@@ -111,12 +112,94 @@ def test_cli_bad_input_is_one_line(tmp_path, make):
         folder.mkdir(parents=True)
         pq.write_table(pa.table({"x": [1]}), folder / "x.parquet")
     done = _cli(str(tmp_path))
-    assert done.returncode != 0
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert all(line.startswith("error: ") for line in lines), done.stderr
+    assert len(lines) == (1 if make == "empty" else 2), done.stderr
+    if make == "foreign":
+        assert "x.parquet: not a direct-ray results file" in lines[0]
+        assert lines[1].endswith("no file could be read")
     assert "Traceback" not in done.stderr
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _corrupt_first_page(path: Path) -> None:
+    """Garbage where the first data page starts: the footer still reads, the rows do not."""
+    data = bytearray(path.read_bytes())
+    data[4:64] = b"\xff" * 60
+    path.write_bytes(bytes(data))
+
+
+def _study_with_bad_files(root: Path) -> tuple[Path, list[Path]]:
+    realistic_study(root, strategies=("direct", "random"), noises=(("none", 0.0),), b_parallels=(1,), rounds=3)
+    files = sorted((root / "curves").rglob("*.parquet"))
+    _truncate(files[0])
+    _corrupt_first_page(files[1])
+    return root, files[:2]
+
+
+def test_unreadable_files_are_left_out_named_and_reported(tmp_path):
+    root, bad = _study_with_bad_files(tmp_path / "results")
+    done = _cli(str(root), "--no-figures")
+    assert done.returncode == 0, done.stderr
+    warnings = done.stderr.strip().splitlines()
+    assert len(warnings) == 2, done.stderr
+    for line, path in zip(warnings, bad):
+        assert line.startswith(f"warning: left out {path}: not a readable Parquet file ("), line
+    text = (root / "report" / "report.md").read_text()
+    assert "## Files left out" in text and "2 file(s) could not be read" in text
+    for path in bad:
+        assert f"- `{path}`: not a readable Parquet file" in text
+    assert "- 2 trials with results, of 4 planned" in text  # the two readable trials
+
+
+def test_strict_makes_any_unreadable_file_an_error(tmp_path):
+    root, bad = _study_with_bad_files(tmp_path / "results")
+    done = _cli(str(root), "--strict", "--no-figures")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert [line.split(": not a readable")[0] for line in lines] == [f"error: {path}" for path in bad], done.stderr
+    assert not (root / "report").exists()
+
+
+def test_out_must_be_local(study):
+    done = _cli(str(study), "--out", "s3://bucket/report")
+    assert done.returncode == 2 and "give a local directory" in done.stderr
+    with pytest.raises(ValueError, match="local directory"):
+        build_report(study, "s3://bucket/report", figures=False)
+
+
+def test_default_output_for_a_uri_is_local(study, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = build_report(f"file://{study}", figures=False)
+    assert path == Path(f"report-{study.name}") / "report.md"
+    assert (tmp_path / path).is_file()
+    assert f"Read from `file://{study}`" in (tmp_path / path).read_text()
 
 
 def test_cli_help():
     done = _cli("--help")
     assert done.returncode == 0
     assert "RESULTS_DIR" in done.stdout and "--out" in done.stdout and "--budget" in done.stdout
+    assert "--strict" in done.stdout and "s3://" in done.stdout
+
+
+def test_what_was_run_names_each_datasets_classes(tmp_path):
+    import pyarrow.parquet as pq
+
+    from direct_ray.results.schema import META_CLASSES
+
+    mappings = {"features-skl-k2": [1, 0], "cifar100-k2": [0] + [1] * 99}
+    for dataset, mapping in mappings.items():
+        path = write_trial(tmp_path, strategy="random", seed=0, n_labeled=[10, 20], balanced_accuracy=[0.5, 0.6],
+                           dataset=dataset)
+        table = pq.read_table(path)
+        pq.write_table(table.replace_schema_metadata({**table.schema.metadata, META_CLASSES: json.dumps(mapping)}),
+                       path)
+    text = build_report(tmp_path, figures=False).read_text()
+    assert "- Classes of cifar100-k2 (study class <- original classes): 0 <- 0; 1 (majority) <- 1-99." in text
+    assert "- Classes of features-skl-k2 (study class <- original classes): 0 <- 1; 1 (majority) <- 0." in text

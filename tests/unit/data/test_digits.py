@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from direct_ray.data import Dataset, DatasetSpec, imbalance_ratio, load_dataset
+from direct_ray.data import Dataset, DatasetSpec, imbalance_ratio, imbalanced_labels, load_dataset
+from direct_ray.data.digits import digits_splits
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,16 @@ def test_split_is_fixed_and_stratified(digits2):
     # the same rows in the same order whatever K is; only the labels are merged
     assert np.array_equal(ten.x_train, digits2.x_train)
     assert np.array_equal(np.minimum(ten.y_train, 1), digits2.y_train)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_labels_are_the_papers_construction(k):
+    """The merged digits are the largest class, so the majority-last rule keeps the construction's labels."""
+    _, y_train, _, y_test = digits_splits()
+    ds = load_dataset(DatasetSpec("digits", num_classes=k))
+    assert ds.classes == tuple(imbalanced_labels(np.arange(10), k).tolist())
+    assert np.array_equal(ds.y_train, imbalanced_labels(y_train, k))
+    assert np.array_equal(ds.y_test, imbalanced_labels(y_test, k))
 
 
 def test_k3_keeps_digits_zero_and_one():

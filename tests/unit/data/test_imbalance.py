@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from direct_ray.data import imbalance_ratio, imbalanced_labels
+from direct_ray.data import class_map, imbalance_ratio, imbalanced_labels
 
 # Training-split class histograms of the original datasets (torchvision label order;
 # SVHN's digit '0' is label 0).
@@ -40,6 +40,20 @@ def test_table_1_row(dataset, k, majority, minority_total, gamma):
     assert counts[k - 1] == majority
     assert counts[: k - 1].sum() == minority_total
     assert round(imbalance_ratio(labels, k), 4) == gamma
+
+
+@pytest.mark.parametrize(("dataset", "k"), [(row[0], row[1]) for row in TABLE_1])
+def test_table_1_settings_keep_the_constructions_labels(dataset, k):
+    """The merged class is already the largest, so majority-last changes nothing."""
+    histogram = HISTOGRAMS[dataset]
+    mapping = class_map(labels_from_histogram(histogram), k, len(histogram))
+    assert mapping.tolist() == imbalanced_labels(np.arange(len(histogram)), k).tolist()
+
+
+def test_svhn_k10_moves_its_largest_digit_last():
+    """Without merging, SVHN's most frequent digit (1) is the majority: it becomes class 9."""
+    mapping = class_map(labels_from_histogram(HISTOGRAMS["svhn"]), 10, 10)
+    assert mapping.tolist() == [0, 9, 1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_svhn_k3_ratio_is_the_larger_minority_class_over_the_majority():

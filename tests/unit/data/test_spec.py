@@ -14,7 +14,7 @@ from direct_ray.data import DATASET_KINDS, DatasetSpec
         ({"kind": "cifar10", "num_classes": 3}, "cifar10-k3"),
         ({"kind": "cifar100", "num_classes": 100, "root": "/data", "download": False}, "cifar100-k100"),
         ({"kind": "svhn"}, "svhn-k2"),
-        ({"kind": "features", "path": "/x/my emb(v2).npz"}, "features-my_emb_v2_-k2"),
+        ({"kind": "features", "path": "/x/my emb(v2).npz", "num_classes": 3}, "features-my_emb_v2_-k3"),
     ],
 )
 def test_round_trip_and_name(data, name):
@@ -62,5 +62,15 @@ def test_not_a_mapping():
 
 def test_every_kind_is_constructible():
     for kind in DATASET_KINDS:
-        spec = DatasetSpec(kind, path="f.npz" if kind == "features" else None)
-        assert spec.name.endswith("-k2")
+        if kind != "features":
+            assert DatasetSpec(kind).name == f"{kind}-k2"
+
+
+def test_a_features_file_without_num_classes_is_named_once_resolved():
+    spec = DatasetSpec("features", path="f.npz")
+    assert spec.num_classes is None and spec.to_dict()["num_classes"] is None
+    assert DatasetSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="num_classes is not known yet; use DatasetSpec.resolved"):
+        spec.name
+    explicit = DatasetSpec("features", num_classes=2, path="missing.npz")
+    assert explicit.resolved() is explicit  # a given num_classes never reads the file

@@ -225,13 +225,23 @@ def test_direct_round_exhausts_a_small_pool():
     assert sorted(bought.tolist()) == np.flatnonzero(observed == UNLABELED).tolist()
 
 
+OPTIONS = [
+    ("direct", {}),
+    ("direct_paper", {}),
+    ("direct", {"threshold_tie": "lowest", "phase1_fraction": 0.3, "phase1_cap": 10, "version_space": "near_optimal",
+                "version_space_slack": 2, "phase1_order": "most_first", "phase2_order": "fewest_first"}),
+]
+
+
 @pytest.mark.parametrize("num_classes", [2, 3])
-def test_direct_round_with_b_parallel_one_is_the_synchronous_round(num_classes):
+@pytest.mark.parametrize("name, options", OPTIONS, ids=["direct", "direct_paper", "options"])
+def test_direct_round_with_b_parallel_one_is_the_synchronous_round(num_classes, name, options):
     probs, truth, observed = imbalanced_pool(2000, num_classes, 2)
-    for seed in range(5):
-        sync = make_strategy("direct", b_parallel=1).select(probs, observed, 120, lambda i: truth[i], np.random.default_rng(seed))
+    for seed in range(4):
+        sync = make_strategy(name, b_parallel=1, **options).select(
+            probs, observed, 120, lambda i: truth[i], np.random.default_rng(seed))
         spy = Spy(truth, 1, UNEVEN, seed)
-        asyn = make_strategy("direct", b_parallel=1).select(probs, observed, 120, spy, np.random.default_rng(seed))
+        asyn = make_strategy(name, b_parallel=1, **options).select(probs, observed, 120, spy, np.random.default_rng(seed))
         assert np.array_equal(sync, asyn)
 
 

@@ -1,0 +1,99 @@
+"""Stopping a sweep with real signals sent to its process group, as a terminal or a job manager does."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests.paths import ROOT
+from tests.studies import grid, study
+
+COMPARED = ["trial_id", "round", "n_labeled", "n_labeled_per_class", "n_noisy_labels", "balanced_accuracy"]
+
+
+def write_study(path: Path) -> Path:
+    """4 trials one at a time (random, confidence, margin, direct), 3 rounds each."""
+    four = grid(strategy=["random", "confidence", "margin", "direct"], seed=[0], b_parallel=[1], noise=[{"model": "none"}])
+    path.write_text(yaml.safe_dump(study(name="stop", rounds=3, grid=four, max_concurrent_trials=1)))
+    return path
+
+
+def start(study_file: Path, output: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(output), "--num-cpus", "1", *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+
+
+def wait_for_a_finished_trial(driver: subprocess.Popen, output: Path, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert driver.poll() is None, driver.communicate()[0][-3000:]
+        for f in output.glob("curves/**/*.parquet"):
+            if not f.name.startswith(".") and pq.read_metadata(f).num_rows == 4:
+                return
+        time.sleep(0.3)
+    pytest.fail("no trial finished in time")
+
+
+def rows(output: Path) -> list[tuple]:
+    table = ds.dataset(output / "curves", partitioning="hive", format="parquet").to_table().select(COMPARED)
+    return sorted(tuple(str(v) for v in row.values()) for row in table.to_pylist())
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_cleanly_and_the_printed_command_finishes_the_sweep(tmp_path, sig, status):
+    study_file, output = write_study(tmp_path / "study.yaml"), tmp_path / "out"
+    driver = start(study_file, output)
+    wait_for_a_finished_trial(driver, output)
+    os.killpg(driver.pid, sig)
+    out, _ = driver.communicate(timeout=120)
+    assert driver.returncode == status, out[-3000:]
+    assert "interrupted: " in out and " of 4 trials complete" in out
+    assert "Failed to fetch metrics" not in out and "SIGTERM received" not in out and "Traceback" not in out
+    assert not (output / "report").exists()  # no report for an unfinished sweep
+    command = out.strip().splitlines()[-1].strip()
+    assert command.endswith("--resume") and str(output) in command
+    words = shlex.split(command)
+    assert words[0] == "python"
+    resumed = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "Failed to fetch metrics" not in resumed.stdout + resumed.stderr
+    assert len(rows(output)) == 4 * 4
+
+
+def test_a_second_signal_stops_at_once_and_leaves_whole_files(tmp_path):
+    output = tmp_path / "out"
+    driver = start(write_study(tmp_path / "study.yaml"), output, "--no-report")
+    wait_for_a_finished_trial(driver, output)
+    os.killpg(driver.pid, signal.SIGINT)
+    time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGINT)
+    driver.communicate(timeout=60)
+    assert driver.returncode == 130
+    for f in output.glob("curves/**/*.parquet"):  # every visible file is whole and readable
+        if not f.name.startswith("."):
+            assert pq.read_table(f).num_rows >= 1
+
+
+def test_resume_refuses_a_changed_study_naming_what_changed(ray_session, tmp_path, capsys):
+    from direct_ray.cli import main
+
+    study_file, output = write_study(tmp_path / "study.yaml"), tmp_path / "out"
+    assert main([str(study_file), "--output", str(output), "--no-report", "--set", "grid.strategy=[random]"]) == 0
+    before = {f: f.stat().st_mtime_ns for f in output.rglob("*") if f.is_file()}
+    assert main([str(study_file), "--output", str(output), "--no-report", "--resume",
+                 "--set", "grid.strategy=[random]", "--set", "rounds=5"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "rounds: 3 -> 5" in err
+    assert {f: f.stat().st_mtime_ns for f in output.rglob("*") if f.is_file()} == before  # nothing touched
