@@ -51,7 +51,7 @@ Without noise every rule finds the cut exactly in all seeds, as the synchronous 
 The DIRECT round without idle annotators
 ----------------------------------------
 Phase 1 runs the classes' reductions as a pipeline: a slot goes to the first class (in the
-round's random permutation) that can place a query; the next class starts only when every
+round's phase-1 class order) that can place a query; the next class starts only when every
 started class has submitted its budget or is waiting on its own in-flight queries, so
 annotators are not left idle between classes. Each answer is routed to the class that asked
 for it. Phase 2 starts when phase 1 has submitted its whole budget and a slot is free: for each
