@@ -51,11 +51,11 @@ Without noise every rule finds the cut exactly in all seeds, as the synchronous 
 The DIRECT round without idle annotators
 ----------------------------------------
 Phase 1 runs the classes' reductions as a pipeline: a slot goes to the first class (in the
-round's phase-1 class order) that can place a query; the next class starts only when every
-started class has submitted its budget or is waiting on its own in-flight queries, so
-annotators are not left idle between classes. Each answer is routed to the class that asked
-for it. Phase 2 starts when phase 1 has submitted its whole budget and a slot is free: for each
-class (a new permutation) the threshold ``j_hat`` is recomputed from every label *answered
+round's phase-1 class order) that can place a query; the next class starts as soon as every
+started class has submitted its budget or resolved its window (its last answers may still be
+out), so annotators are not left idle between classes. Each answer is routed to the class
+that asked for it. Phase 2 starts when phase 1 has submitted its whole budget and a slot is
+free: for each class (in the phase-2 class order) the threshold ``j_hat`` is recomputed from every label *answered
 by then* (the last phase-1 queries may still be in flight: waiting for them would idle the
 team) and the unlabeled positions nearest to it that are not in flight are submitted as
 slots free up.
