@@ -99,12 +99,14 @@ def summary_table(output: str) -> str:
 
 
 def _report(output: str) -> None:
+    """Build the analysis report (by import; for a URI output it is written locally, see analysis)."""
+    command = f"python -m analysis {shlex.quote(output)}"
     try:
         from analysis.report import build_report
     except ImportError:
-        print(f"\nanalyse with: python -m analysis {output}  (the analysis package is not importable here)")
+        print(f"\nanalyse with: {command}  (the analysis package is not importable here)")
         return
-    print(f"\nbuilding the report: python -m analysis {output}", flush=True)
+    print(f"\nbuilding the report: {command}", flush=True)
     print(f"report: {build_report(output)}")
 
 
@@ -113,10 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     from direct_ray.config import ConfigError
     from direct_ray.data.spec import DatasetUnavailableError
-    from direct_ray.results.layout import SweepRecordError, is_uri, join
+    from direct_ray.results.layout import OutputError, SweepRecordError, join
     from direct_ray.sweep import PreflightError, SweepInterrupted, dry_run, run_sweep
 
-    user_errors = (ConfigError, SweepRecordError, PreflightError, DatasetUnavailableError, ValueError, FileNotFoundError)
+    user_errors = (ConfigError, SweepRecordError, OutputError, PreflightError, DatasetUnavailableError, ValueError,
+                   FileNotFoundError)
     try:
         if args.dry_run:
             plan = dry_run(args.study, args.output, overrides=args.overrides, address=args.address,
@@ -135,13 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.exit_status
     output = result.output
     print(f"\nresults: {output}\n  curves:     {join(output, 'curves')}\n  selections: {join(output, 'selections')}")
-    if is_uri(output):
-        print(f"\ncopy the results locally (e.g. aws s3 sync {output} results/local) and analyse with:"
-              "\n  python -m analysis results/local")
-    elif result.completed:
+    if result.completed:
         print("\n" + summary_table(output))
         if args.no_report:
-            print(f"\nanalyse with: python -m analysis {output}")
+            print(f"\nanalyse with: python -m analysis {shlex.quote(output)}")
         else:
             _report(output)
     if result.failed:

@@ -385,6 +385,7 @@ def run_sweep(
     # The files of the cheap datasets are read (and every budget checked) before Ray starts.
     loaded = load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
     output = resolve_output(study, output)
+    layout.check_output(output)
     record = layout.existing_sweep_record(output, resume)
     if record is not None:
         check_same_study(record["study"], study.raw)

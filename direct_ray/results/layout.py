@@ -24,10 +24,12 @@ for an S3-compatible server; :func:`join` keeps the query at the end.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -42,6 +44,33 @@ _ROUND_FILE = re.compile(r"^(?P<trial>.+)\.round-(?P<round>[0-9]+)\.parquet$")
 
 class SweepRecordError(ValueError):
     """The output holds no sweep where one was expected, or one where none was."""
+
+
+class OutputError(ValueError):
+    """The output cannot hold a sweep's results (a file, read-only, full, unreachable); the message says why."""
+
+
+def check_output(root: Path | str) -> None:
+    """Make sure ``root`` is a directory (or prefix) this process can write, creating it if needed.
+
+    Writes and deletes one small file, so a read-only, full or unreachable output is an
+    :class:`OutputError` with one line, before anything else is written.
+    """
+    fs, path = filesystem(root)
+    try:
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.File:
+            raise OutputError(f"--output {root} is a file; give a directory (it is created if missing)")
+        fs.create_dir(path, recursive=True)
+        probe = f"{path}/.write-check-{os.getpid()}"
+        with fs.open_output_stream(probe) as f:
+            f.write(b"ok")
+        fs.delete_file(probe)
+    except OutputError:
+        raise
+    except (OSError, pa.ArrowException) as err:
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise OutputError(f"--output {root}: cannot write there ({reason}); choose another --output") from None
 
 
 def is_uri(root: Path | str) -> bool:

@@ -271,3 +271,17 @@ def test_pretrained_true_uses_torchvision_weights_and_explains_offline_failure(m
     monkeypatch.setattr(api, "load_state_dict_from_url", offline)
     with pytest.raises(RuntimeError, match="could not get torchvision's ImageNet ResNet-18 weights.*set model.pretrained"):
         models.build(ModelConfig(kind="resnet18", pretrained=True), (3, 32, 32), 2)
+
+
+def test_a_trial_that_asked_for_a_gpu_fails_clearly_without_cuda(digits):
+    """Never a silent CPU run: the training task refuses, naming the fix (this machine has no CUDA)."""
+    from direct_ray.runtime.tasks import NoGPUError, _train_and_score
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    labeled, labels = random_labeled(digits, 20, 0)
+    with pytest.raises(NoGPUError, match="gpus_per_trial: 0"):
+        _train_and_score(ModelConfig().to_dict(), digits.x_train, labeled, labels, digits.x_test, 2, 0, False,
+                         needs_gpu=True)
+    *_, info = _train_and_score(ModelConfig().to_dict(), digits.x_train, labeled, labels, digits.x_test, 2, 0, False)
+    assert info["device"] == "cpu" and info["torch"] == torch.__version__

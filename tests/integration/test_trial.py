@@ -74,6 +74,7 @@ def test_a_trial_runs_end_to_end_and_writes_parquet(clean_run):
     curves = ds.dataset(out / "curves", partitioning="hive").to_table().to_pylist()
     assert [r["n_labeled"] for r in sorted(curves, key=lambda r: r["round"])] == [10, 20, 30, 40]
     assert curves[0]["dataset"] == "digits-k2" and curves[0]["strategy"] == "direct"
+    assert {r["device"] for r in curves} == {"cpu"}  # where each round's model trained
     selections = ds.dataset(out / "selections", partitioning="hive").to_table()
     assert selections.num_rows == cfg.total_budget
 
