@@ -13,6 +13,7 @@ Everything here is pure numpy on top of the Arrow table: no plotting, no pandas.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -50,14 +51,42 @@ class Setting:
 
 @dataclass(frozen=True, order=True)
 class Method:
-    """How labels are bought: the strategy and how many annotators work in parallel."""
+    """How labels are bought: the strategy, how many annotators work in parallel, and how they spend time.
+
+    ``annotation`` names a non-default annotation setting (:func:`annotation_label`); empty
+    for instant synchronous annotation, so studies without an ``annotation`` axis read as before.
+    """
 
     strategy: str
     b_parallel: int
+    annotation: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.strategy}, b_parallel={self.b_parallel}"
+        base = f"{self.strategy}, b_parallel={self.b_parallel}"
+        return f"{base}, {self.annotation}" if self.annotation else base
+
+
+def annotation_label(config: str | None) -> str:
+    """A short name for an ``annotation_config`` JSON value ("" for instant synchronous annotation).
+
+    ``async lognormal(30 s, sigma 1) speeds 1/1/2/0.5/1``: the mode, the latency model and
+    its parameters, then speeds and stragglers when set.
+    """
+    data = json.loads(config) if config else {}
+    latency = data.get("latency")
+    if not latency and data.get("mode", "sync") == "sync":
+        return ""
+    parts = [data.get("mode", "sync")]
+    if latency:
+        params = (f"{latency['seconds']:g} s" if latency["model"] == "fixed"
+                  else f"{latency['median']:g} s, sigma {latency['sigma']:g}")
+        parts.append(f"{latency['model']}({params})")
+    if data.get("speeds"):
+        parts.append("speeds " + "/".join(f"{s:g}" for s in data["speeds"]))
+    if data.get("straggler"):
+        parts.append(f"stragglers {data['straggler']['probability']:g}x{data['straggler']['factor']:g}")
+    return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -147,7 +176,8 @@ def trial_curves(table: pa.Table) -> list[TrialCurve]:
         raise ResultsError("the curves table has no rows")
     table = table.sort_by([("trial_id", "ascending"), ("round", "ascending")])
     cols = {name: _column(table, name) for name in (*_TRIAL_KEYS, "trial_id", "round", "n_labeled",
-                                                    "effective_b_parallel", "n_labeled_per_class", *METRICS)}
+                                                    "effective_b_parallel", "n_labeled_per_class", "annotation_config",
+                                                    *METRICS)}
     trial_ids = np.asarray(cols["trial_id"], dtype=object)
     starts = np.flatnonzero(np.r_[True, trial_ids[1:] != trial_ids[:-1]])
     stops = np.r_[starts[1:], len(trial_ids)]
@@ -183,7 +213,8 @@ def trial_curves(table: pa.Table) -> list[TrialCurve]:
                 trial_id=str(tid),
                 setting=Setting(str(keys["dataset"]), int(keys["num_classes"]), str(keys["noise_model"]),
                                 float(keys["noise_rate"])),
-                method=Method(str(keys["strategy"]), int(keys["b_parallel"])),
+                method=Method(str(keys["strategy"]), int(keys["b_parallel"]),
+                              annotation_label(cols["annotation_config"][start] if cols["annotation_config"] else None)),
                 seed=int(keys["seed"]),
                 effective_b_parallel=int(max(effective)) if effective else int(keys["b_parallel"]),
                 n_labeled=n_labeled,
@@ -233,6 +264,7 @@ __all__ = [
     "Method",
     "Setting",
     "TrialCurve",
+    "annotation_label",
     "estimate",
     "group_curves",
     "mean_curve",

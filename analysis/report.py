@@ -19,6 +19,7 @@ from typing import Callable, Mapping, Sequence
 import yaml
 
 from analysis import plots
+from analysis.annotation_time import annotation_section
 from analysis.budget import budget_summaries
 from analysis.curves import Groups, TrialCurve, group_curves, strategies, trial_curves
 from analysis.savings import BASELINES, DEFAULT_FRACTIONS, RULE, savings_table
@@ -264,6 +265,7 @@ def build_report(
            + _figure(drawn, "b_parallel_time", out_dir, "effect of b_parallel on selection time", no_plot)
            if len({m.b_parallel for ms in groups.values() for m in ms}) > 1
            else "_The study has a single b_parallel, so there is no b_parallel figure._"),
+        *filter(None, [annotation_section(results.table, groups, out_dir, have_plt, fractions)]),
         "## Label savings at every target\n\n" + (savings_markdown(savings) if baselines_run else "_None._"),
         "## How savings are computed\n\n" + RULE,
         "## Versions\n\n" + _versions(meta),

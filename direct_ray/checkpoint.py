@@ -1,7 +1,7 @@
 """What a trial checkpoints after every round, and how it is saved and loaded.
 
 A checkpoint is a directory: ``state.json`` (format, trial id, next round, seconds already
-spent on the next round), ``pool.npz`` (the pool state over its labeled examples only, so
+spent on the next round, the simulated annotation clock), ``pool.npz`` (the pool state over its labeled examples only, so
 O(labels), not O(pool)), ``strategy.npz`` (what the strategy carries between rounds) and
 ``rows.json`` (the curve so far). The selection rows are not stored: they are the pool's
 record and are rebuilt on load.
@@ -23,9 +23,11 @@ from direct_ray.pool_state import PoolState
 from direct_ray.results.rows import selection_rows
 
 # 2: the pool is stored over its labeled examples only; 3: the selection rows are not
-# stored (they are the pool's record, rebuilt on load). Both load.
-STATE_FORMAT = 3
-READABLE_FORMATS = (2, 3)
+# stored (they are the pool's record, rebuilt on load); 4: the simulated annotation clock
+# (answer times in the pool, the clock and the next round's annotation time in the state).
+# All load; an earlier format's labels were instant.
+STATE_FORMAT = 4
+READABLE_FORMATS = (2, 3, 4)
 
 
 @dataclass
@@ -43,6 +45,12 @@ class TrialState:
     pending_round_seconds: float = 0.0
     # what the strategy carries between rounds (e.g. Cluster-Margin's clusters)
     strategy_state: dict[str, np.ndarray] = field(default_factory=dict)
+    # simulated seconds since the trial began when the last label bought came back: a resumed
+    # trial continues its annotators' clock from here
+    annotation_clock: float = 0.0
+    # simulated annotation time of ``next_round``'s purchase: wall and summed labelling seconds
+    pending_annotation_seconds: float = 0.0
+    pending_busy_seconds: float = 0.0
 
     def save(self, directory: Path | str) -> Path:
         """Write the state into ``directory`` (created; replaced atomically if it exists)."""
@@ -58,6 +66,9 @@ class TrialState:
                 "next_round": self.next_round,
                 "pending_select_seconds": self.pending_select_seconds,
                 "pending_round_seconds": self.pending_round_seconds,
+                "annotation_clock": self.annotation_clock,
+                "pending_annotation_seconds": self.pending_annotation_seconds,
+                "pending_busy_seconds": self.pending_busy_seconds,
             }
             (tmp / "state.json").write_text(json.dumps(meta))
             (tmp / "rows.json").write_text(json.dumps({"curve": self.curve}))
@@ -94,6 +105,9 @@ class TrialState:
             pending_select_seconds=meta["pending_select_seconds"],
             pending_round_seconds=meta["pending_round_seconds"],
             strategy_state=strategy_state,
+            annotation_clock=meta.get("annotation_clock", 0.0),
+            pending_annotation_seconds=meta.get("pending_annotation_seconds", 0.0),
+            pending_busy_seconds=meta.get("pending_busy_seconds", 0.0),
         )
 
     @property

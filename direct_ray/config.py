@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from direct_ray.annotation import AnnotationConfig
 from direct_ray.data import DatasetSpec
 from direct_ray.model_config import ModelConfig
 from direct_ray.noise import NoiseConfig
@@ -212,6 +213,7 @@ class TrialConfig(Frozen):
     initial_size: Int(1)
     model: ModelConfig
     resources: Resources = Resources()
+    annotation: AnnotationConfig = AnnotationConfig()
 
     @field_validator("dataset")
     @classmethod
@@ -241,10 +243,12 @@ class TrialConfig(Frozen):
     def trial_id(self) -> str:
         """Readable and unique: the grid point's values plus a short hash of the full config."""
         digest = hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.dataset.name}_{self.strategy}_bp{self.b_parallel}_{self.noise_label}_s{self.seed}_{digest}"
+        timed = "" if self.annotation.is_default else f"_{self.annotation.label}"
+        return f"{self.dataset.name}_{self.strategy}_bp{self.b_parallel}_{self.noise_label}{timed}_s{self.seed}_{digest}"
 
     def to_dict(self) -> dict:
-        return {
+        """The trial as JSON; ``annotation`` only when not the default, so earlier trials keep their ids."""
+        out = {
             "study": self.study,
             "dataset": self.dataset.to_dict(),
             "strategy": self.strategy.to_dict(),
@@ -257,6 +261,9 @@ class TrialConfig(Frozen):
             "model": self.model.to_dict(),
             "resources": self.resources.to_dict(),
         }
+        if not self.annotation.is_default:
+            out["annotation"] = self.annotation.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialConfig":
@@ -290,8 +297,11 @@ class Grid(Frozen):
     seed: _listed(Int(0)) = Field((0,), description="random seeds")
     b_parallel: _listed(Int(1)) = Field((1,), description="parallel annotators (B_parallel)")
     noise: _listed(NoiseConfig) = Field((NoiseConfig(),), description="annotator noise settings")
+    annotation: _listed(AnnotationConfig) = Field(
+        (AnnotationConfig(),), description="annotation time: {mode: sync|async, latency, speeds, straggler}; default instant"
+    )
 
-    @field_validator("dataset", "strategy", "seed", "b_parallel", "noise")
+    @field_validator("dataset", "strategy", "seed", "b_parallel", "noise", "annotation")
     @classmethod
     def _distinct(cls, values: tuple) -> tuple:
         if len(set(values)) != len(values):
@@ -392,6 +402,7 @@ class StudyConfig:
     max_failures: int = 2
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    annotations: tuple[AnnotationConfig, ...] = (AnnotationConfig(),)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> "StudyConfig":
@@ -433,12 +444,13 @@ class StudyConfig:
             max_failures=study.max_failures,
             budgets=budgets,
             raw=copy.deepcopy(dict(data)),
+            annotations=study.grid.annotation,
         )
         config.trials()  # every combination must be a valid trial
         return config
 
     def trials(self) -> list[TrialConfig]:
-        """One trial per grid combination, in a stable order (dataset, strategy, noise, b_parallel, seed)."""
+        """One trial per grid combination, in a stable order (dataset, strategy, noise, annotation, b_parallel, seed)."""
         default = Budget(self.rounds, self.b_train, self.initial_size)
         return [
             TrialConfig(
@@ -453,9 +465,10 @@ class StudyConfig:
                 initial_size=self.budgets.get(ds.kind, default).initial_size,
                 model=self.model,
                 resources=self.resources,
+                annotation=annotation,
             )
-            for ds, strategy, noise, bp, seed in itertools.product(
-                self.datasets, self.strategies, self.noises, self.b_parallels, self.seeds
+            for ds, strategy, noise, annotation, bp, seed in itertools.product(
+                self.datasets, self.strategies, self.noises, self.annotations, self.b_parallels, self.seeds
             )
         ]
 

@@ -27,6 +27,8 @@ class PoolState:
     annotator: np.ndarray  # int32 N: which annotator labeled it, -1 elsewhere
     order: np.ndarray  # int64 N: position in the purchase order within the trial, -1 elsewhere
     num_classes: int
+    # float64 N: simulated seconds since the trial began when the label came back, NaN elsewhere
+    answered_at: np.ndarray
 
     @classmethod
     def empty(cls, n: int, num_classes: int) -> "PoolState":
@@ -37,6 +39,7 @@ class PoolState:
             annotator=np.full(n, -1, dtype=np.int32),
             order=np.full(n, -1, dtype=np.int64),
             num_classes=num_classes,
+            answered_at=np.full(n, np.nan),
         )
 
     @property
@@ -53,8 +56,12 @@ class PoolState:
         idx = np.flatnonzero(self.observed != UNLABELED)
         return idx[np.argsort(self.order[idx], kind="stable")]
 
-    def record(self, round_: int, indices, observed, true_labels, annotators) -> None:
-        """Record one batch of purchases; refuses an index bought twice (the budget must stay exact)."""
+    def record(self, round_: int, indices, observed, true_labels, annotators, answered_at=None) -> None:
+        """Record one batch of purchases; refuses an index bought twice (the budget must stay exact).
+
+        ``answered_at``: simulated seconds since the trial began when each label came back
+        (0 when not given: instant annotation).
+        """
         indices = np.asarray(indices, dtype=np.int64)
         if np.unique(indices).size != indices.size or (self.observed[indices] != UNLABELED).any():
             raise ValueError("an example may be bought only once")
@@ -63,6 +70,7 @@ class PoolState:
         self.true_label[indices] = true_labels
         self.round_bought[indices] = round_
         self.annotator[indices] = annotators
+        self.answered_at[indices] = 0.0 if answered_at is None else answered_at
         self.order[indices] = np.arange(start, start + indices.size)
 
     def per_class_observed(self) -> np.ndarray:
@@ -102,11 +110,15 @@ class PoolState:
             "round_bought": self.round_bought[index],
             "annotator": self.annotator[index],
             "order": self.order[index],
+            "answered_at": self.answered_at[index],
         }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "PoolState":
-        """Rebuild the state written by :meth:`to_arrays` (fresh, writable arrays)."""
+        """Rebuild the state written by :meth:`to_arrays` (fresh, writable arrays).
+
+        Arrays written before labels had answer times load with ``answered_at`` 0 (instant).
+        """
         state = cls.empty(int(arrays["size"]), int(arrays["num_classes"]))
         index = np.asarray(arrays["index"], dtype=np.int64)
         if np.unique(index).size != index.size or (index.size and (index.min() < 0 or index.max() >= state.observed.size)):
@@ -116,4 +128,5 @@ class PoolState:
         state.round_bought[index] = arrays["round_bought"]
         state.annotator[index] = arrays["annotator"]
         state.order[index] = arrays["order"]
+        state.answered_at[index] = arrays["answered_at"] if "answered_at" in arrays else 0.0
         return state

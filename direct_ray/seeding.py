@@ -13,6 +13,7 @@ INITIAL_STREAM = 1
 SELECT_STREAM = 2
 TRAIN_STREAM = 3
 ANNOTATOR_STREAM = 4
+LATENCY_STREAM = 5
 
 
 def generator(seed: int, stream: int, *keys: int) -> np.random.Generator:

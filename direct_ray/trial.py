@@ -17,6 +17,10 @@ with it. All random streams are keyed by ``(seed, purpose, round)`` (:mod:`direc
 so a trial killed at any point and restarted from its checkpoint produces exactly the rows of
 an uninterrupted run (timings aside).
 
+The annotators' simulated clock (:mod:`direct_ray.annotation`) runs across rounds: each
+purchase starts where the previous one ended (training takes no simulated time), and the
+checkpoint keeps it, so a resumed trial continues the clock.
+
 Use :func:`run_trial` directly (no Tune) or through :func:`direct_ray.sweep.run_sweep`.
 """
 
@@ -35,11 +39,12 @@ from direct_ray.config import ConfigError, TrialConfig
 from direct_ray.data import load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.pool_state import PoolState
-from direct_ray.results.rows import RoundTimes, curve_row, selection_rows
+from direct_ray.results.rows import AnnotationTimes, RoundTimes, curve_row, selection_rows
 from direct_ray.results.schema import META_CLASSES, META_RUNTIME, META_STUDY, META_TRIAL, META_VERSIONS
 from direct_ray.results.write import TrialWriter
 from direct_ray.runtime import faults
 from direct_ray.runtime.inputs import DatasetRefs, put_dataset
+from direct_ray.runtime.selection import Purchases
 from direct_ray.runtime.tasks import train_and_score
 from direct_ray.runtime.team import ActorCache, TrialTeam, trial_team
 from direct_ray.seeding import INITIAL_STREAM, TRAIN_STREAM, generator, int_seed
@@ -135,9 +140,10 @@ class _Rounds:
         cfg, state = self.config, self.state
         if state.next_round == 0 and state.pool.n_labeled == 0:
             initial = generator(cfg.seed, INITIAL_STREAM).choice(self.dataset.pool_size, size=cfg.initial_size, replace=False)
-            purchase = self.team.buy(0, initial)
+            purchase = self.team.buy(0, initial, state.annotation_clock)
             self.team.record(0, purchase, state.pool)
             state.pending_select_seconds = purchase.seconds
+            self._clock(purchase)
         training = self._train(state.next_round) if state.next_round <= cfg.rounds else None
         for round_ in range(state.next_round, cfg.rounds + 1):
             row, training = self._round(round_, training)
@@ -167,7 +173,8 @@ class _Rounds:
         # The next round's selection is queued on this round's model at once: the selection
         # actor starts the moment training ends, while this process computes the metrics.
         last = round_ == cfg.rounds
-        purchase_ref = None if last else self.team.select(round_ + 1, probs, pool.observed, cfg.b_train, embeddings)
+        purchase_ref = None if last else self.team.select(round_ + 1, probs, pool.observed, cfg.b_train, embeddings,
+                                                          state.annotation_clock)
         info = ray.get(info_ref)
         faults.trial_round(cfg.trial_id, round_)
         now = time.perf_counter()
@@ -178,20 +185,29 @@ class _Rounds:
         metrics = classification_metrics(data.y_test, info["test_pred"], data.num_classes)
         row = curve_row(cfg, sweep_id=self.sweep_id, dataset=data.name, num_classes=data.num_classes,
                         imbalance_ratio=data.imbalance_ratio, round_=round_, pool=pool, metrics=metrics, times=times,
-                        effective_b_parallel=self.effective_b_parallel, device=info["device"])
+                        effective_b_parallel=self.effective_b_parallel, device=info["device"],
+                        annotation=AnnotationTimes(state.pending_annotation_seconds, state.pending_busy_seconds))
         self.runtime = {key: info[key] for key in ("device", "torch", "cuda")}
         state.selections.extend(selection_rows(pool, cfg.trial_id, round_))
         state.curve.append(row)
-        state.pending_select_seconds = 0.0
+        state.pending_select_seconds = state.pending_annotation_seconds = state.pending_busy_seconds = 0.0
         if purchase_ref is not None:  # buy the next round's labels with this round's model
             purchase = ray.get(purchase_ref)
             self.team.record(round_ + 1, purchase, pool)
             state.strategy_state = purchase.strategy_state
             state.pending_select_seconds = purchase.seconds
+            self._clock(purchase)
         state.next_round = round_ + 1
         next_training = None if last else self._train(round_ + 1)
         state.pending_round_seconds = time.perf_counter() - self.span_start
         return row, next_training
+
+    def _clock(self, purchase: Purchases) -> None:
+        """Carry the simulated annotation clock on past ``purchase`` (the next round's labels)."""
+        state = self.state
+        state.annotation_clock = purchase.clock
+        state.pending_annotation_seconds = purchase.annotation_seconds
+        state.pending_busy_seconds = purchase.busy_seconds
 
 
 __all__ = ["TrialContext", "TrialState", "check_trial", "run_trial"]

@@ -57,6 +57,8 @@ def curve_row(round_: int, labels: int, classes: int, rng: np.random.Generator) 
         "score_seconds": 5.0, "select_seconds": 2.0, "effective_b_parallel": 5, "n_minority_labels": n // 2,
         "per_class_accuracy": rng.uniform(0, 1, classes).tolist(), "round_seconds": 70.0, "model": "resnet18",
         "noise_config": json.dumps({"model": "none"}), "device": "cuda:NVIDIA H200",
+        "annotation_mode": "sync", "annotation_seconds": 0.0, "annotator_busy_seconds": 0.0,
+        "annotation_config": json.dumps({"mode": "sync"}),
     }
 
 
@@ -66,7 +68,7 @@ def selection_rows(round_: int, labels: int, classes: int, rng: np.random.Genera
     truth = rng.integers(0, classes, labels)
     return [
         {"trial_id": _TRIAL, "round": round_, "order": first + i, "pool_index": int(p), "true_label": int(t),
-         "observed_label": int(t), "annotator": i % 5}
+         "observed_label": int(t), "annotator": i % 5, "answered_at": 0.0}
         for i, (p, t) in enumerate(zip(rng.permutation(50_000)[:labels], truth))
     ]
 

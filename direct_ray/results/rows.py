@@ -28,6 +28,14 @@ class RoundTimes:
     select: float
     round: float
 
+@dataclass(frozen=True)
+class AnnotationTimes:
+    """Simulated annotation time of one round's purchase (deterministic, unlike :class:`RoundTimes`)."""
+
+    seconds: float  # wall time to buy the round's labels
+    busy: float  # summed labelling time of all annotators
+
+
 def curve_row(
     config: TrialConfig,
     *,
@@ -41,6 +49,7 @@ def curve_row(
     times: RoundTimes,
     effective_b_parallel: int,
     device: str,
+    annotation: AnnotationTimes,
 ) -> dict:
     """One row of the curves table (every column of :data:`~.schema.CURVE_SCHEMA`)."""
     return {
@@ -70,6 +79,10 @@ def curve_row(
         "model": config.model.kind,
         "noise_config": json.dumps(config.noise.to_dict(), sort_keys=True),
         "device": device,
+        "annotation_mode": config.annotation.mode,
+        "annotation_seconds": float(annotation.seconds),
+        "annotator_busy_seconds": float(annotation.busy),
+        "annotation_config": json.dumps(config.annotation.to_dict(), sort_keys=True),
     }
 
 
@@ -86,6 +99,7 @@ def selection_rows(pool: PoolState, trial_id: str, round_: int) -> list[dict]:
             "true_label": int(pool.true_label[i]),
             "observed_label": int(pool.observed[i]),
             "annotator": int(pool.annotator[i]),
+            "answered_at": float(pool.answered_at[i]),
         }
         for i in idx
     ]

@@ -77,6 +77,15 @@ CURVE_SCHEMA = pa.schema(
         ("noise_config", pa.string()),
         # where the round's model trained: "cpu" or "cuda:<GPU model>".
         ("device", pa.string()),
+        # annotation time (simulated seconds, never slept; see direct_ray.annotation):
+        # "sync" or "async"
+        ("annotation_mode", pa.string()),
+        # simulated wall time to buy this round's labels (0 with instant annotation)
+        ("annotation_seconds", pa.float64()),
+        # summed labelling time of all annotators this round
+        ("annotator_busy_seconds", pa.float64()),
+        # full annotation configuration as JSON (latency model, speeds, stragglers)
+        ("annotation_config", pa.string()),
     ]
 )
 
@@ -92,6 +101,8 @@ SELECTION_SCHEMA = pa.schema(
         ("annotator", pa.int32()),  # which simulated annotator answered (-1: initial batch oracle)
         ("dataset", pa.string()),
         ("strategy", pa.string()),
+        # simulated seconds since the trial began when the label came back
+        ("answered_at", pa.float64()),
     ]
 )
 

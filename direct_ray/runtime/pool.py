@@ -22,9 +22,9 @@ class Pool:
         """Serve another trial."""
         Pool.__init__(self, state)  # not the actor's __init__: its process yielded once already
 
-    def record(self, round_: int, indices, observed, true_labels, annotators) -> int:
-        """Record a batch of purchases; returns the number of labels bought so far."""
-        self.state.record(round_, indices, observed, true_labels, annotators)
+    def record(self, round_: int, indices, observed, true_labels, annotators, answered_at=None) -> int:
+        """Record a batch of purchases (see :meth:`PoolState.record`); returns the number of labels bought so far."""
+        self.state.record(round_, indices, observed, true_labels, annotators, answered_at)
         return self.state.n_labeled
 
     def fingerprint(self) -> str:

@@ -1,5 +1,11 @@
 """The selection actor: runs a strategy and drives the annotators, ``b_parallel`` queries at a time.
 
+Every call also keeps the trial's simulated annotation clock (:mod:`direct_ray.annotation`):
+each query's latency is computed here from its keyed draw, the labels still come from the
+annotator actors, and the answers are ordered by simulated finish time, never by which Ray
+call returned first. In ``async`` mode the strategy gets an ``annotate`` that also offers
+``submit`` / ``next_answer``: a free annotator takes the next query at once.
+
 The strategy (pure numpy, :mod:`direct_ray.strategies`) gets an ``annotate`` callable. Here
 that callable spreads one batch over the annotator actors, one query per annotator, sends
 them all at once and waits for all of them: that is B_parallel annotators labelling in
@@ -23,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import ray
 
+from direct_ray.annotation import Answer, AnnotationConfig, TeamClock
 from direct_ray.runtime.annotators import Oracle
 from direct_ray.runtime.priority import coordination_actor
 from direct_ray.seeding import SELECT_STREAM, generator
@@ -44,16 +51,21 @@ class Purchases:
     observed: list[int] = field(default_factory=list)
     true: list[int] = field(default_factory=list)
     annotator: list[int] = field(default_factory=list)
+    answered_at: list[float] = field(default_factory=list)  # simulated seconds since the trial began
     batches: int = 0
     seconds: float = 0.0
     strategy_state: dict = field(default_factory=dict)  # the strategy's state after this call
+    clock: float = 0.0  # the simulated clock when the last label came back
+    annotation_seconds: float = 0.0  # simulated wall time of this purchase
+    busy_seconds: float = 0.0  # summed labelling time of all annotators in it
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
             np.asarray(self.indices, dtype=np.int64),
             np.asarray(self.observed, dtype=np.int64),
             np.asarray(self.true, dtype=np.int64),
             np.asarray(self.annotator, dtype=np.int32),
+            np.asarray(self.answered_at, dtype=np.float64),
         )
 
 
@@ -76,6 +88,7 @@ class Selector:
         oracle: Oracle,
         strategy_state: dict | None = None,
         strategy_options: dict | None = None,
+        annotation: AnnotationConfig | None = None,
     ) -> None:
         if len(annotators) < 1:
             raise ValueError("at least one annotator is needed")
@@ -85,6 +98,7 @@ class Selector:
         self.seed = seed
         self.truth_box = truth  # forwarded as is: each annotator fetches the labels once per trial
         self.oracle = oracle
+        self.annotation = annotation or AnnotationConfig()
         # The annotators know this trial by a token (a retried trial gets a new one).
         self.trial_token = uuid.uuid4().hex
 
@@ -92,24 +106,29 @@ class Selector:
         """Serve another trial: the same arguments as the constructor."""
         Selector.__init__(self, *args, **kwargs)  # not the actor's __init__: its process yielded once already
 
-    def buy(self, round_: int, indices: np.ndarray) -> Purchases:
-        """Have the team label a fixed list (the initial random batch), b_parallel at a time."""
+    def buy(self, round_: int, indices: np.ndarray, clock: float = 0.0) -> Purchases:
+        """Have the team label a fixed list (the initial random batch), b_parallel at a time.
+
+        ``clock``: simulated seconds since the trial began when the purchase starts.
+        """
         log = Purchases()
         start = time.perf_counter()
+        annotate = self._annotate(round_, log, clock)
         if len(indices):
-            TeamAnnotate(self, round_, log).queue(indices, self.strategy.effective_b_parallel)
+            annotate.queue(indices, self.strategy.effective_b_parallel)
         log.seconds = time.perf_counter() - start
-        return log
+        return annotate.finish()
 
-    def select(self, round_: int, probs, observed, budget: int, embeddings=None) -> Purchases:
+    def select(self, round_: int, probs, observed, budget: int, embeddings=None, clock: float = 0.0) -> Purchases:
         """One round of the strategy; its random choices come from the (seed, round) stream."""
         log = Purchases()
         start = time.perf_counter()
+        annotate = self._annotate(round_, log, clock)
         bought = self.strategy.select(
             probs,
             observed,
             budget=budget,
-            annotate=TeamAnnotate(self, round_, log),
+            annotate=annotate,
             rng=generator(self.seed, SELECT_STREAM, round_),
             embeddings=embeddings,
         )
@@ -117,23 +136,32 @@ class Selector:
         log.strategy_state = self.strategy.get_state()
         if not np.array_equal(bought, log.indices):
             raise RuntimeError("strategy returned indices other than those it sent to the annotators")
-        return log
+        return annotate.finish()
+
+    def _annotate(self, round_: int, log: Purchases, clock: float) -> "TeamAnnotate":
+        """The annotate object of one call: the team's clock starts at ``clock``, every annotator free."""
+        team_clock = TeamClock(self.annotation, len(self.annotators), self.seed, now=clock)
+        kind = AsyncTeamAnnotate if self.annotation.mode == "async" else TeamAnnotate
+        return kind(self, round_, log, team_clock)
 
     def effective_b_parallel(self) -> int:
         return self.strategy.effective_b_parallel
 
 
 class TeamAnnotate:
-    """The ``annotate`` callable of one :meth:`Selector.select` or :meth:`Selector.buy` call.
+    """The ``annotate`` callable of one :meth:`Selector.select` or :meth:`Selector.buy` call (sync mode).
 
     Batch ``b`` of the call (counted in ``log.batches``) sends its query ``j`` to annotator
-    ``(b + j) % n`` with the key ``(round, b, j)``; everything bought is appended to ``log``.
+    ``(b + j) % n`` with the key ``(round, b, j)``; the batch takes the simulated time of its
+    slowest label. Everything bought is appended to ``log``.
     """
 
-    def __init__(self, selector: Selector, round_: int, log: Purchases) -> None:
+    def __init__(self, selector: Selector, round_: int, log: Purchases, clock: TeamClock) -> None:
         self.selector = selector
         self.round = round_
         self.log = log
+        self.clock = clock
+        self._start = clock.now
 
     def __call__(self, indices: np.ndarray) -> np.ndarray:
         """One parallel batch: one query per annotator, all in flight together."""
@@ -142,23 +170,38 @@ class TeamAnnotate:
     def queue(self, indices: np.ndarray, b_parallel: int) -> np.ndarray:
         """A fixed list as consecutive batches of ``b_parallel``, one message per annotator."""
         team = self.selector.annotators
-        shares: dict[int, list[tuple[int, tuple[int, int, int]]]] = {}
-        slots: list[tuple[int, int]] = []  # (annotator, position in its share) of each index
-        indices = [int(i) for i in indices]
+        answers: list[Answer] = []
         for start in range(0, len(indices), b_parallel):
             batch = self.log.batches
             self.log.batches += 1
-            for j, index in enumerate(indices[start : start + b_parallel]):
-                who = (batch + j) % len(team)
-                share = shares.setdefault(who, [])
-                slots.append((who, len(share)))
-                share.append((index, (self.round, batch, j)))
-        answers = self._ask(shares)
-        observed = [answers[who][k][0] for who, k in slots]
-        self.log.indices.extend(indices)
+            answers += self.clock.sync_batch(
+                [(int(index), (batch + j) % len(team), (self.round, batch, j))
+                 for j, index in enumerate(indices[start : start + b_parallel])]
+            )
+        return self._label(answers)
+
+    def finish(self) -> Purchases:
+        """The call's purchases, with its simulated annotation time."""
+        self.log.clock = self.clock.now
+        self.log.annotation_seconds = self.clock.now - self._start
+        self.log.busy_seconds = self.clock.busy
+        return self.log
+
+    def _label(self, answers: list[Answer]) -> np.ndarray:
+        """Ask the annotators for ``answers``' labels, one message per annotator; log them in this order."""
+        shares: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+        slots: list[tuple[int, int]] = []  # (annotator, position in its share) of each answer
+        for answer in answers:
+            share = shares.setdefault(answer.annotator, [])
+            slots.append((answer.annotator, len(share)))
+            share.append((answer.index, answer.key))
+        labels = self._ask(shares) if shares else {}
+        observed = [labels[who][k][0] for who, k in slots]
+        self.log.indices.extend(a.index for a in answers)
         self.log.observed.extend(observed)
-        self.log.true.extend(answers[who][k][1] for who, k in slots)
-        self.log.annotator.extend(who for who, _ in slots)
+        self.log.true.extend(labels[who][k][1] for who, k in slots)
+        self.log.annotator.extend(a.annotator for a in answers)
+        self.log.answered_at.extend(a.answered_at for a in answers)
         return np.asarray(observed, dtype=np.int64)
 
     def _ask(self, shares: dict[int, list]) -> dict[int, list[tuple[int, int]]]:
@@ -177,6 +220,42 @@ class TeamAnnotate:
                                                  for who in unbriefed])))
         forgetful = [who for who, answer in answers.items() if answer is None]
         raise RuntimeError(f"annotators {forgetful} forgot trial {token} right after each of {MAX_FORGETTING} briefings")
+
+
+class AsyncTeamAnnotate(TeamAnnotate):
+    """The ``annotate`` object of one call in async mode: a free annotator takes the next query at once.
+
+    Every query is its own batch (key ``(round, b, 0)``) and goes to the annotator the clock
+    picks. ``submit`` / ``next_answer`` let a strategy place each query as a slot frees up
+    (:mod:`direct_ray.strategies.async_reduce`); a fixed list (``queue``, or a plain call) is
+    pulled by whichever annotator is free first. Answers are logged in order of simulated
+    finish time; the label of an adaptive query is fetched from its annotator when its
+    answer is taken.
+    """
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return self.queue(indices, max(len(indices), 1))
+
+    def queue(self, indices: np.ndarray, b_parallel: int) -> np.ndarray:
+        """A fixed list pulled by the first free of ``b_parallel`` annotators; labels in the order of ``indices``."""
+        keys = [self._next_key() for _ in indices]
+        answers = self.clock.schedule_list([int(i) for i in indices], keys, b_parallel)
+        labels = dict(zip((a.index for a in answers), self._label(answers).tolist()))
+        return np.asarray([labels[int(i)] for i in indices], dtype=np.int64)
+
+    def submit(self, index: int) -> None:
+        """Send one query to a free annotator now (its latency is drawn from its key)."""
+        self.clock.submit(int(index), self._next_key())
+
+    def next_answer(self) -> tuple[int, int]:
+        """``(index, observed label)`` of the in-flight query that finishes first in simulated time."""
+        answer = self.clock.next_answer()
+        return answer.index, int(self._label([answer])[0])
+
+    def _next_key(self) -> tuple[int, int, int]:
+        batch = self.log.batches
+        self.log.batches += 1
+        return (self.round, batch, 0)
 
 
 def calls(senders: list) -> list:

@@ -88,13 +88,13 @@ class TrialTeam:
     def effective_b_parallel(self) -> int:
         return ray.get(self.selector.effective_b_parallel.remote())
 
-    def buy(self, round_: int, indices: np.ndarray) -> Purchases:
-        """Have the annotators label a fixed list (the initial random batch)."""
-        return ray.get(self.selector.buy.remote(round_, indices))
+    def buy(self, round_: int, indices: np.ndarray, clock: float) -> Purchases:
+        """Have the annotators label a fixed list (the initial random batch), starting at simulated ``clock``."""
+        return ray.get(self.selector.buy.remote(round_, indices, clock))
 
-    def select(self, round_: int, probs, observed, budget: int, embeddings) -> ray.ObjectRef:
-        """Start the strategy's round ``round_`` on the selection actor; returns its Purchases' ref."""
-        return self.selector.select.remote(round_, probs, observed, budget, embeddings)
+    def select(self, round_: int, probs, observed, budget: int, embeddings, clock: float) -> ray.ObjectRef:
+        """Start the strategy's round ``round_`` on the selection actor at simulated ``clock``; returns its Purchases' ref."""
+        return self.selector.select.remote(round_, probs, observed, budget, embeddings, clock)
 
     def record(self, round_: int, purchase: Purchases, mirror: PoolState) -> None:
         """Record a purchase in the pool actor and in the trial's own mirror of the pool state.
@@ -145,7 +145,7 @@ def trial_team(
             annotators = actors.annotators[: config.b_parallel]
         oracle = Oracle(config.noise, num_classes, config.seed)
         selector_args = (config.strategy.name, config.b_parallel, annotators, config.seed, [truth], oracle,
-                         strategy_state, config.strategy.options)
+                         strategy_state, config.strategy.options, config.annotation)
         if actors.selector is None:
             actors.selector = SelectionActor.options(scheduling_strategy=here).remote(*selector_args)
             actors.pool = PoolActor.options(scheduling_strategy=here).remote(pool)

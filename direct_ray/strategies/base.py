@@ -32,6 +32,11 @@ answer a fixed list exactly as consecutive calls ``annotate(indices[s : s + b_pa
 would, in one go. :meth:`LabelBuyer.buy_all` uses it when present, so a runtime can hand each
 annotator its share of a list that no answer can change (one message per annotator instead
 of one per label). Without it, ``buy_all`` makes those calls itself.
+
+An ``annotate`` that also offers ``annotate.submit(index)`` (send one query to a free
+annotator now) and ``annotate.next_answer() -> (index, label)`` (the in-flight query that
+finishes first, by simulated time) buys asynchronously: :class:`LabelBuyer` keeps at most
+``b_parallel`` queries in flight and counts each against the budget when it is submitted.
 """
 
 UNLABELED = -1
@@ -86,6 +91,11 @@ class LabelBuyer:
     the contract on every call (at most ``b_parallel`` indices, never an index that is
     already labeled or repeated, never past the budget) and checks the labels that come
     back. ``observed`` on this object is always up to date with what was bought.
+
+    With an asynchronous ``annotate`` (see :data:`AnnotateFn`) it also enforces: at most
+    ``b_parallel`` queries in flight, never an index already in flight, and every answer
+    belongs to a query in flight. A query counts against the budget when it is submitted;
+    :meth:`bought` lists the labels in the order their answers arrived.
     """
 
     def __init__(
@@ -98,6 +108,8 @@ class LabelBuyer:
         self._annotate = annotate
         self._bought: list[np.ndarray] = []
         self.spent = 0
+        self.asynchronous = callable(getattr(annotate, "submit", None)) and callable(getattr(annotate, "next_answer", None))
+        self.in_flight: set[int] = set()
 
     @property
     def remaining(self) -> int:
@@ -111,7 +123,62 @@ class LabelBuyer:
         indices = self._checked(indices)
         if indices.size > self.b_parallel:
             raise SelectionError(f"batch of {indices.size} exceeds b_parallel={self.b_parallel}")
+        if self.asynchronous:
+            for index in indices.tolist():
+                self.submit(index)
+            return self._wait_for(indices)
         return self._record(indices, self._annotate(indices.copy()) if indices.size else [])
+
+    def submit(self, index: int) -> None:
+        """Asynchronous buying: send one query to a free annotator now (it counts against the budget)."""
+        if not self.asynchronous:
+            raise SelectionError("submit needs an annotate object that offers submit and next_answer")
+        index = int(index)
+        if len(self.in_flight) >= self.b_parallel:
+            raise SelectionError(f"{len(self.in_flight)} queries already in flight, b_parallel={self.b_parallel}")
+        if index in self.in_flight:
+            raise SelectionError(f"index {index} is already in flight")
+        self._checked(np.array([index]))
+        self._annotate.submit(index)
+        self.in_flight.add(index)
+        self.spent += 1
+
+    def next_answer(self) -> tuple[int, int]:
+        """Asynchronous buying: wait for the in-flight query that finishes first; ``(index, label)``."""
+        if not self.in_flight:
+            raise SelectionError("next_answer with no query in flight")
+        index, label = self._annotate.next_answer()
+        index, label = int(index), int(label)
+        if index not in self.in_flight:
+            raise SelectionError(f"annotate answered index {index}, which is not in flight")
+        if not 0 <= label < self.num_classes:
+            raise SelectionError(f"annotate returned a label outside 0..{self.num_classes - 1}")
+        self.in_flight.remove(index)
+        self.observed[index] = label
+        self._bought.append(np.array([index], dtype=np.int64))
+        return index, label
+
+    def submit_all(self, indices: np.ndarray) -> None:
+        """Asynchronous buying of a fixed list: each item goes out as soon as a slot is free.
+
+        Answers that arrive meanwhile are recorded; those still in flight at the end are not
+        waited for.
+        """
+        for index in np.asarray(indices, dtype=np.int64).tolist():
+            while len(self.in_flight) >= self.b_parallel:
+                self.next_answer()
+            self.submit(index)
+
+    def drain(self) -> None:
+        """Asynchronous buying: wait for every query in flight."""
+        while self.in_flight:
+            self.next_answer()
+
+    def _wait_for(self, indices: np.ndarray) -> np.ndarray:
+        """Take answers until every one of ``indices`` is labeled; their labels, in order."""
+        while (self.observed[indices] == UNLABELED).any():
+            self.next_answer()
+        return self.observed[indices].copy()
 
     def buy_all(self, indices: np.ndarray) -> np.ndarray:
         """Buy a fixed list in batches of ``b_parallel``, in the given order; return the labels.
@@ -121,6 +188,9 @@ class LabelBuyer:
         their order and their labels are the same as batch by batch.
         """
         indices = self._checked(indices)
+        if self.asynchronous:
+            self.submit_all(indices)
+            return self._wait_for(indices)
         queue = getattr(self._annotate, "queue", None)
         if queue is not None and indices.size:
             return self._record(indices, queue(indices.copy(), self.b_parallel))
@@ -215,6 +285,8 @@ class Strategy(ABC):
         buyer = LabelBuyer(observed, probs.shape[1], budget, self.effective_b_parallel, annotate)
         if budget > 0:
             self._select(probs, buyer, rng, embeddings)
+            if buyer.asynchronous:
+                buyer.drain()  # the round ends when its last label is in
         bought = buyer.bought()
         if bought.size != budget:
             raise SelectionError(f"{self.name} bought {bought.size} labels, budget was {budget}")

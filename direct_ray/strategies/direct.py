@@ -311,6 +311,10 @@ class Direct(Strategy):
         return per_class if self.phase1_cap is None else min(per_class, self.phase1_cap)
 
     def _select(self, probs, buyer, rng, embeddings: Optional[np.ndarray]) -> None:
+        if buyer.asynchronous:  # annotators who each take a query when free: see .async_reduce
+            from direct_ray.strategies.async_reduce import direct_round
+
+            return direct_round(self, probs, buyer, rng)
         view = LabelView(buyer)
         num_classes = probs.shape[1]
         maxima = row_max(probs)

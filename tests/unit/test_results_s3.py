@@ -59,7 +59,7 @@ def _rows(rounds: int = 3) -> tuple[list[dict], list[dict]]:
     curve = curve_rows("t1", n_labeled=[10 * (r + 1) for r in range(rounds + 1)],
                        balanced_accuracy=[0.5 + r / 10 for r in range(rounds + 1)])
     selections = [{"trial_id": "t1", "round": r, "order": 10 * r + i, "pool_index": 10 * r + i, "true_label": 1,
-                   "observed_label": 1, "annotator": 0} for r in range(rounds + 1) for i in range(10)]
+                   "observed_label": 1, "annotator": 0, "answered_at": 0.0} for r in range(rounds + 1) for i in range(10)]
     return curve, selections
 
 

@@ -8,7 +8,8 @@ from direct_ray.results.schema import META_SCHEMA_VERSION, SELECTIONS
 from direct_ray.results.layout import trial_file_path
 from direct_ray.results.write import write_trial_table
 
-ROW = {"trial_id": "t1", "round": 0, "order": 0, "pool_index": 3, "true_label": 1, "observed_label": 1, "annotator": 0}
+ROW = {"trial_id": "t1", "round": 0, "order": 0, "pool_index": 3, "true_label": 1, "observed_label": 1, "annotator": 0,
+       "answered_at": 0.0}
 
 
 @pytest.mark.parametrize("as_uri", [False, True], ids=["path", "file-uri"])

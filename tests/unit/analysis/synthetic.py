@@ -32,9 +32,18 @@ def curve_rows(
     effective_b_parallel: int | None = None,
     noise_model: str = "none",
     noise_rate: float = 0.0,
+    annotation_mode: str = "sync",
+    annotation_seconds: Sequence[float] | None = None,
+    busy_seconds: Sequence[float] | None = None,
 ) -> list[dict]:
-    """One trial's curve rows (every column of the curve files); unnamed columns get a plausible constant."""
+    """One trial's curve rows (every column of the curve files); unnamed columns get a plausible constant.
+
+    Annotation is instant and synchronous unless ``annotation_mode`` and the per-round
+    ``annotation_seconds`` / ``busy_seconds`` say otherwise.
+    """
     minority = list(minority) if minority is not None else [n // 4 for n in n_labeled]
+    annotation_seconds = list(annotation_seconds) if annotation_seconds is not None else [0.0] * len(n_labeled)
+    busy_seconds = list(busy_seconds) if busy_seconds is not None else [0.0] * len(n_labeled)
     rows = []
     for r, (n, acc, mino) in enumerate(zip(n_labeled, balanced_accuracy, minority)):
         per_class = [mino] + [0] * (num_classes - 2) + [n - mino]
@@ -48,6 +57,8 @@ def curve_rows(
             "effective_b_parallel": effective_b_parallel or b_parallel, "n_minority_labels": mino,
             "per_class_accuracy": [float(acc)] * num_classes, "round_seconds": 1.0, "model": "mlp",
             "noise_config": json.dumps({"model": noise_model, "rate": noise_rate}), "device": "cpu",
+            "annotation_mode": annotation_mode, "annotation_seconds": float(annotation_seconds[r]),
+            "annotator_busy_seconds": float(busy_seconds[r]), "annotation_config": json.dumps({"mode": annotation_mode}),
         })
     return rows
 
@@ -68,12 +79,18 @@ def write_trial(
     noise_rate: float = 0.0,
     study: dict | None = None,
     trial_config: dict | None = None,
+    annotation_mode: str = "sync",
+    annotation_seconds: Sequence[float] | None = None,
+    busy_seconds: Sequence[float] | None = None,
 ) -> Path | str:
     """Write one finished trial's curve file; returns its path (a Path for a local ``root``)."""
     trial_id = f"{dataset}_{strategy}_bp{b_parallel}_{noise_model}{noise_rate:g}_s{seed}"
+    trial_id += "" if annotation_mode == "sync" else f"_{annotation_mode}"
     rows = curve_rows(trial_id, n_labeled=n_labeled, balanced_accuracy=balanced_accuracy, minority=minority,
                       num_classes=num_classes, seed=seed, b_parallel=b_parallel,
-                      effective_b_parallel=effective_b_parallel, noise_model=noise_model, noise_rate=noise_rate)
+                      effective_b_parallel=effective_b_parallel, noise_model=noise_model, noise_rate=noise_rate,
+                      annotation_mode=annotation_mode, annotation_seconds=annotation_seconds,
+                      busy_seconds=busy_seconds)
     config = trial_config if trial_config is not None else {
         "strategy": strategy, "seed": seed, "b_parallel": b_parallel, "rounds": len(n_labeled) - 1,
         "b_train": 10, "initial_size": n_labeled[0],

@@ -119,7 +119,7 @@ def test_wrong_table_in_directory(tmp_path):
     write_trial_table(
         tmp_path, SELECTIONS,
         [{"trial_id": "t", "round": 0, "order": 0, "pool_index": 3, "true_label": 1, "observed_label": 1,
-          "annotator": 0}],
+          "annotator": 0, "answered_at": 0.0}],
         dataset="toy-k2", strategy="direct", trial_id="sel",
     )
     (tmp_path / SELECTIONS / "dataset=toy-k2" / "strategy=direct" / "sel.parquet").rename(

@@ -1,0 +1,285 @@
+"""Annotation wall time: DIRECT with synchronous and asynchronous annotators, and GALAXY.
+
+``python -m direct_ray.benchmarks.annotation_time [--quick] [--seeds 5] [--datasets digits,features]``
+
+Whole active-learning trials in this process (no Ray): the product's strategies, the MLP of
+:func:`direct_ray.training.fit_and_score`, the annotators' noise model and the test-split
+metrics, with a team of ``--b-parallel`` simulated annotators whose labels take lognormal
+time (:mod:`direct_ray.annotation`; median ``--median`` seconds, ``--sigma``). Training time
+is not simulated: the clock counts only the annotators' time.
+
+For each dataset it runs DIRECT with synchronous batches, DIRECT with asynchronous
+annotators and GALAXY (one query at a time), over the same seeds, and prints
+
+* the team's utilisation, ``busy / (B_parallel x wall)``: the summed labelling time over the
+  time the whole team was paid for. ``1 / utilisation`` is the annotation wall time over
+  the ideal (total work shared perfectly by the team);
+* the labels each needs to reach the balanced accuracies that synchronous DIRECT reaches at
+  a quarter, half and three quarters of its budget (interpolated between rounds; per seed,
+  mean and standard deviation, and on the seed-averaged curves);
+* the targets: asynchronous utilisation >= 0.83 (wall <= 1.2 x ideal) and at most 5 % more
+  labels than synchronous DIRECT to the same balanced accuracy;
+* utilisation against the round size: one round bought with the first model, ``B_train`` from
+  2 to 80 labels per annotator, pooled over 20 clock seeds. A round ends when its last label
+  is in (the next model needs it), so each round ends with the team waiting for its
+  slowest labels; with heavy-tailed latencies that wait is a few median latencies, and
+  utilisation depends on how many labels each annotator has per round.
+
+Datasets: the embedded digits (K = 2) and a synthetic 20,000-example features pool
+(scikit-learn's ``make_classification``, K = 3 with about 90 % in the last class), written to
+a temporary ``.npz`` and read through :func:`direct_ray.data.load_dataset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
+from direct_ray.data import Dataset, DatasetSpec, load_dataset
+from direct_ray.metrics import classification_metrics
+from direct_ray.noise import NoiseConfig, NoiseModel
+from direct_ray.seeding import ANNOTATOR_STREAM, INITIAL_STREAM, SELECT_STREAM, TRAIN_STREAM, generator, int_seed
+from direct_ray.strategies import make_strategy
+from direct_ray.training import ModelConfig, fit_and_score
+
+UTILISATION_TARGET = 0.83
+LABEL_COST_TARGET = 1.05
+TARGET_FRACTIONS = (0.25, 0.5, 0.75)  # of synchronous DIRECT's label budget: where the target accuracies come from
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Labels of one dataset's trials: ``initial`` random ones, then ``rounds`` of ``b_train``."""
+
+    initial: int
+    b_train: int
+    rounds: int
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One compared setting: a strategy and an annotation mode."""
+
+    label: str
+    strategy: str
+    mode: str
+
+
+ARMS = (Arm("DIRECT sync", "direct", "sync"), Arm("DIRECT async", "direct", "async"), Arm("GALAXY", "galaxy", "sync"))
+
+
+@dataclass
+class Trial:
+    """One trial's curve and clock."""
+
+    labels: np.ndarray  # n_labeled after each round
+    accuracy: np.ndarray  # balanced accuracy after each round
+    busy: float
+    wall: float
+    b_parallel: int
+
+    @property
+    def utilisation(self) -> float:
+        return self.busy / (self.b_parallel * self.wall)
+
+
+def features_pool(path: Path, size: int, seed: int = 0) -> DatasetSpec:
+    """Write a synthetic imbalanced features file (about 90 % in the last of 3 classes); its spec."""
+    from sklearn.datasets import make_classification
+
+    test = size // 4
+    x, y = make_classification(
+        n_samples=size + test, n_features=20, n_informative=8, n_redundant=4, n_classes=3,
+        n_clusters_per_class=2, weights=[0.04, 0.06, 0.90], class_sep=1.0, flip_y=0.0, random_state=seed,
+    )
+    x = x.astype(np.float32)
+    np.savez(path, x_train=x[:size], y_train=y[:size], x_test=x[size:], y_test=y[size:])
+    return DatasetSpec(kind="features", num_classes=3, path=str(path))
+
+
+def label_fn(truth: np.ndarray, noise: NoiseConfig, num_classes: int, seed: int):
+    """What the annotators answer: the runtime's keyed noise draws (seed, annotator, query key)."""
+    models: dict[int, NoiseModel] = {}
+
+    def labels(indices: np.ndarray, annotators: np.ndarray, keys: list) -> np.ndarray:
+        out = np.empty(indices.size, dtype=np.int64)
+        for j, (index, who, key) in enumerate(zip(indices.tolist(), annotators.tolist(), keys)):
+            model = models.setdefault(who, NoiseModel(noise, num_classes, annotator=who, seed=seed))
+            rng = np.random.default_rng([seed, ANNOTATOR_STREAM, who, *key])
+            out[j] = model.observe(truth[index : index + 1], np.array([index]), rng)[0]
+        return out
+
+    return labels
+
+
+def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency: dict, noise: NoiseConfig,
+              seed: int, model: ModelConfig) -> Trial:
+    """One trial: the initial random batch, then ``rounds`` of select -> train -> score."""
+    config = AnnotationConfig.from_dict({"mode": arm.mode, "latency": latency})
+    team = SimulatedTeam(TeamClock(config, b_parallel, seed), label_fn(data.y_train, noise, data.num_classes, seed), 0)
+    strategy = make_strategy(arm.strategy, b_parallel=b_parallel)
+    n = data.y_train.size
+    observed = np.full(n, -1, dtype=np.int64)
+    initial = generator(seed, INITIAL_STREAM).choice(n, size=budget.initial, replace=False)
+    observed[initial] = team.queue(initial, strategy.effective_b_parallel)  # as the runtime buys it
+    labels, accuracy = [], []
+    for round_ in range(budget.rounds + 1):
+        labeled = np.flatnonzero(observed >= 0)
+        fit = fit_and_score(model, data.x_train, labeled, observed[labeled], data.x_test, data.num_classes,
+                            int_seed(seed, TRAIN_STREAM, round_), "cpu", with_embeddings=False)
+        labels.append(labeled.size)
+        accuracy.append(classification_metrics(data.y_test, fit.test_pred, data.num_classes)["balanced_accuracy"])
+        if round_ == budget.rounds:
+            break
+        team.start_round(round_ + 1)
+        bought = strategy.select(fit.probs, observed, budget.b_train, team, generator(seed, SELECT_STREAM, round_ + 1))
+        observed[team.log.indices[-bought.size :]] = team.log.labels[-bought.size :]
+    return Trial(np.array(labels), np.array(accuracy), team.clock.busy, team.clock.now, b_parallel)
+
+
+def utilisation_by_round_size(data: Dataset, budget: Budget, b_parallel: int, latency: dict, model: ModelConfig,
+                              out, clock_seeds: int = 20) -> None:
+    """One round bought with the first model, for several round sizes: pooled utilisation per setting."""
+    n = data.y_train.size
+    observed = np.full(n, -1, dtype=np.int64)
+    initial = generator(0, INITIAL_STREAM).choice(n, size=budget.initial, replace=False)
+    observed[initial] = data.y_train[initial]
+    fit = fit_and_score(model, data.x_train, initial, observed[initial], data.x_test, data.num_classes,
+                        int_seed(0, TRAIN_STREAM, 0), "cpu", with_embeddings=False)
+    sizes = [s for s in (2, 5, 10, 20, 40, 80) if s * b_parallel <= n - budget.initial]
+    print("\nUtilisation of one round against its size (labels per annotator = B_train / B_parallel; "
+          f"{clock_seeds} clock seeds pooled):\n", file=out)
+    print("| setting | " + " | ".join(f"{s} ({s * b_parallel})" for s in sizes) + " |", file=out)
+    print("|" + " --- |" * (len(sizes) + 1), file=out)
+    for arm in ARMS:
+        cells = []
+        for size in sizes:
+            busy = wall = 0.0
+            for seed in range(clock_seeds):
+                config = AnnotationConfig.from_dict({"mode": arm.mode, "latency": latency})
+                team = SimulatedTeam(TeamClock(config, b_parallel, seed), lambda idx, who, keys: data.y_train[idx], 1)
+                make_strategy(arm.strategy, b_parallel=b_parallel).select(
+                    fit.probs, observed, size * b_parallel, team, generator(seed, SELECT_STREAM, 1))
+                busy, wall = busy + team.clock.busy, wall + b_parallel * team.clock.now
+            cells.append(f"{busy / wall:.2f}")
+        print(f"| {arm.label} | " + " | ".join(cells) + " |", file=out)
+
+
+def labels_to_reach(labels: np.ndarray, accuracy: np.ndarray, target: float) -> float:
+    """Labels at which a curve first reaches ``target`` (linear between rounds); NaN if never."""
+    above = np.flatnonzero(accuracy >= target)
+    if not above.size:
+        return float("nan")
+    i = int(above[0])
+    if i == 0:
+        return float(labels[0])
+    a0, a1 = accuracy[i - 1], accuracy[i]
+    return float(labels[i - 1] + (labels[i] - labels[i - 1]) * (target - a0) / (a1 - a0))
+
+
+def mean_sd(values: Sequence[float]) -> str:
+    values = [v for v in values if not np.isnan(v)]
+    if not values:
+        return "not reached"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.3f} ± {sd:.3f}" if max(values) < 10 else f"{statistics.fmean(values):.0f} ± {sd:.0f}"
+
+
+def report(name: str, trials: dict[str, list[Trial]], budget: Budget, b_parallel: int, out) -> dict[str, float]:
+    """Print one dataset's tables; return the two headline figures (async utilisation, label ratio)."""
+    print(f"\n## {name}: B_parallel {b_parallel}, {budget.initial} initial + {budget.rounds} x {budget.b_train} labels, "
+          f"{len(next(iter(trials.values())))} seeds\n", file=out)
+    print("| setting | utilisation (per seed) | utilisation (pooled) | wall / ideal | annotation wall (h) | final balanced accuracy |", file=out)
+    print("| --- | --- | --- | --- | --- | --- |", file=out)
+    pooled: dict[str, float] = {}
+    for label, runs in trials.items():
+        pooled[label] = sum(t.busy for t in runs) / sum(t.b_parallel * t.wall for t in runs)
+        print(f"| {label} | {mean_sd([t.utilisation for t in runs])} | {pooled[label]:.3f} | {1 / pooled[label]:.2f} | "
+              f"{mean_sd([t.wall / 3600 for t in runs])} | {mean_sd([t.accuracy[-1] for t in runs])} |", file=out)
+    sync = trials["DIRECT sync"]
+    labels = sync[0].labels
+    mean_curves = {label: np.mean([t.accuracy for t in runs], axis=0) for label, runs in trials.items()}
+    targets = [float(np.interp(labels[0] + f * (labels[-1] - labels[0]), labels, mean_curves["DIRECT sync"]))
+               for f in TARGET_FRACTIONS]
+    print("\nLabels to reach the balanced accuracy synchronous DIRECT reaches at a quarter, half and three quarters "
+          "of its budget (seed-averaged curves; per seed: mean ± sd):\n", file=out)
+    print("| target | " + " | ".join(f"{label} (averaged curve) | {label} (per seed)" for label in trials) + " | async / sync |", file=out)
+    print("|" + " --- |" * (2 * len(trials) + 2), file=out)
+    ratios = []
+    for target in targets:
+        cells = []
+        needed = {}
+        for label, runs in trials.items():
+            needed[label] = labels_to_reach(labels, mean_curves[label], target)
+            cells.append(f"{needed[label]:.0f}" if not np.isnan(needed[label]) else "not reached")
+            cells.append(mean_sd([labels_to_reach(t.labels, t.accuracy, target) for t in runs]))
+        ratio = needed["DIRECT async"] / needed["DIRECT sync"]
+        ratios.append(ratio)
+        print(f"| {target:.4f} | " + " | ".join(cells) + f" | {ratio:.3f} |", file=out)
+    headline = {"utilisation": pooled["DIRECT async"], "label_ratio": float(np.mean(ratios))}
+    util_ok = headline["utilisation"] >= UTILISATION_TARGET
+    label_ok = headline["label_ratio"] <= LABEL_COST_TARGET
+    print(f"\nasync utilisation {headline['utilisation']:.3f} (target >= {UTILISATION_TARGET}): "
+          f"{'met' if util_ok else 'MISSED'}; sync {pooled['DIRECT sync']:.3f}, GALAXY {pooled['GALAXY']:.3f}", file=out)
+    print(f"async labels / sync labels to the same accuracy {headline['label_ratio']:.3f} "
+          f"(mean over the targets; target <= {LABEL_COST_TARGET}): {'met' if label_ok else 'MISSED'}", file=out)
+    return headline
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m direct_ray.benchmarks.annotation_time",
+        description="Annotation wall time and label cost of DIRECT with synchronous and asynchronous annotators, and GALAXY.",
+    )
+    parser.add_argument("--quick", action="store_true", help="2 seeds and fewer rounds (a smoke run)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per setting (default 5)")
+    parser.add_argument("--datasets", default="digits,features", help="comma-separated: digits, features (default both)")
+    parser.add_argument("--b-parallel", type=int, default=10, help="annotators in the team (default 10)")
+    parser.add_argument("--median", type=float, default=30.0, help="median seconds per label (default 30)")
+    parser.add_argument("--sigma", type=float, default=1.0, help="lognormal sigma of the latencies (default 1.0)")
+    parser.add_argument("--noise", type=float, default=0.0, help="uniform label-noise rate (default 0)")
+    parser.add_argument("--persistent", action="store_true",
+                        help="noise keyed by the example, not the annotator: both modes then see the same wrong labels")
+    parser.add_argument("--features-size", type=int, default=20_000, help="pool size of the features dataset")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    seeds = range(2 if args.quick else args.seeds)
+    latency = {"model": "lognormal", "median": args.median, "sigma": args.sigma}
+    noise = NoiseConfig(model="uniform", rate=args.noise, persistent=args.persistent) if args.noise else NoiseConfig()
+    model = ModelConfig(kind="mlp")
+    budgets = {"digits": Budget(20, 100, 4 if args.quick else 8), "features": Budget(100, 400, 4 if args.quick else 10)}
+    print(f"# Annotation time (lognormal median {args.median:g} s, sigma {args.sigma:g}; noise {args.noise:g}"
+          f"{', persistent' if args.persistent and args.noise else ''})")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets.split(","):
+            if name == "digits":
+                spec = DatasetSpec(kind="digits", num_classes=2)
+            elif name == "features":
+                spec = features_pool(Path(tmp) / "pool.npz", args.features_size)
+            else:
+                parser.error(f"unknown dataset {name!r}; choose digits or features")
+            data = load_dataset(spec)
+            start = time.perf_counter()
+            trials = {arm.label: [run_trial(data, arm, budgets[name], args.b_parallel, latency, noise, seed, model)
+                                  for seed in seeds] for arm in ARMS}
+            report(f"{name} ({data.y_train.size} pool examples, K = {data.num_classes})", trials, budgets[name],
+                   args.b_parallel, sys.stdout)
+            utilisation_by_round_size(data, budgets[name], args.b_parallel, latency, model, sys.stdout,
+                                      5 if args.quick else 20)
+            print(f"\n({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
