@@ -15,6 +15,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from direct_ray.results import layout
+
 log = logging.getLogger(__name__)
 
 LOG_EVERY_S = 15.0
@@ -103,3 +105,17 @@ class SweepProgress:
         if force or now - self._logged >= LOG_EVERY_S:
             self._logged = now
             log.info(self.counts.line())
+
+
+def counts_on_disk(output: str, trials: list) -> Counts:
+    """Trials and rounds the output already holds (a resumed sweep counts on from them)."""
+    from direct_ray.results.read import ResultsError, read_results
+
+    counts = Counts(trials=len(trials), rounds=sum(t.rounds + 1 for t in trials))
+    counts.trials_done = sum(layout.trial_complete(output, t) for t in trials)
+    try:
+        rows = read_results(output, skip_unreadable=True).table
+        counts.rounds_done = counts.rounds_at_start = len(set(zip(rows["trial_id"].to_pylist(), rows["round"].to_pylist())))
+    except ResultsError:
+        pass  # nothing written yet
+    return counts

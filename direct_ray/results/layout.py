@@ -28,6 +28,7 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -191,3 +192,21 @@ def new_sweep_record(root: Path | str, study_raw: dict) -> dict:
     record = {"sweep_id": f"{study_raw['name']}-{stamp}", "study": study_raw}
     write_sweep_record(root, record)
     return record
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, sub in value.items() for k, v in _flatten(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def check_same_study(stored: dict, given: dict) -> None:
+    """Refuse to resume a sweep with a study other than the one it stored, naming each key that differs."""
+    before, after = _flatten(stored), _flatten(given)
+    differ = [key for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)]
+    if differ:
+        changes = "; ".join(f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in differ)
+        raise SweepRecordError(
+            f"--resume continues the study stored in the output, but the study given differs ({changes}); "
+            "resume with the same study and --set values, or start a new sweep with another --output"
+        )

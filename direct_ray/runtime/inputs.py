@@ -10,6 +10,7 @@ run on its own puts its dataset itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import ray
@@ -45,3 +46,30 @@ def put_dataset(dataset: Dataset) -> DatasetRefs:
         truth=ray.put(dataset.y_train),
         y_test=dataset.y_test,
     )
+
+
+def load_datasets(study, specs: Sequence) -> dict:
+    """Load the datasets ``specs`` of ``study`` and check that every trial's budget fits: name -> Dataset."""
+    from direct_ray.data import load_dataset
+    from direct_ray.trial import check_trial
+
+    loaded = {}
+    for spec in specs:
+        loaded[spec.name] = load_dataset(spec)
+        for trial in study.trials():
+            if trial.dataset == spec:
+                check_trial(trial, len(loaded[spec.name].y_train), spec.name)
+    return loaded
+
+
+def put_datasets(study, loaded: dict) -> dict:
+    """Put every dataset of the study in the object store once (loading those not in ``loaded``): name -> refs.
+
+    ``loaded`` is emptied: afterwards the arrays are held once, in the object store.
+    """
+    loaded.update(load_datasets(study, [spec for spec in study.datasets if spec.name not in loaded]))
+    refs = {}
+    while loaded:
+        name, dataset = loaded.popitem()
+        refs[name] = put_dataset(dataset)
+    return refs

@@ -13,11 +13,14 @@ Each returns one line per problem, saying what is missing and what to do instead
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from direct_ray.results.layout import filesystem, is_uri, join
+from direct_ray.runtime.team import trials_at_once
 
 PROBE_DIR = ".probe"
 PROBE_TIMEOUT_S = 120.0
@@ -129,3 +132,48 @@ def dataset_problems(specs) -> list[str]:
                 problems.append(f"dataset {spec.name}: download is off and {len(missing)} file(s) are missing under "
                                 f"{spec.root} (first: {missing[0]}); get them from {source} or set download: true")
     return problems
+
+
+class PreflightError(RuntimeError):
+    """The sweep can never run as asked (no node fits a trial, files or output unreachable); one line per problem."""
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep would run on the current cluster, and what stands in its way."""
+
+    study: Any  # the StudyConfig
+    output: str
+    trials: int
+    resources: dict  # what one trial reserves
+    at_once: int  # trials that fit on the cluster now
+    problems: list[str] = field(default_factory=list)  # the sweep cannot run
+    notes: list[str] = field(default_factory=list)  # worth knowing, not blocking
+
+    def describe(self) -> str:
+        """The text of ``--dry-run``."""
+        trials = self.study.trials()
+        lines = [
+            f"study {self.study.name!r}: {self.trials} trials, results -> {self.output}",
+            f"  each trial reserves {', '.join(f'{v:g} {k}' for k, v in self.resources.items())}; "
+            f"{self.at_once} can run at once on this cluster now",
+            *(f"  {t.trial_id}" for t in trials[:10]),
+            *([f"  ... and {len(trials) - 10} more"] if len(trials) > 10 else []),
+            *(f"note: {note}" for note in self.notes),
+            *(f"problem: {problem}" for problem in self.problems),
+            "no problem found" if not self.problems else f"{len(self.problems)} problem(s): the sweep would not start",
+        ]
+        return "\n".join(lines)
+
+
+def plan(study, output: str, started_here: bool) -> SweepPlan:
+    """Check the study against the connected cluster (resources, dataset files, output on every node)."""
+    resources = {"CPU": study.resources.cpus_per_trial, "GPU": study.resources.gpus_per_trial}
+    fit = resource_problems(resources["CPU"], resources["GPU"], autoscaling=not started_here)
+    problems = [] if not started_here else fit
+    problems += dataset_problems(study.datasets)
+    problems += output_problems(output)
+    n_trials = len(study.trials())
+    return SweepPlan(study, output, n_trials, {k: v for k, v in resources.items() if v},
+                     trials_at_once(study, n_trials, ray.cluster_resources()) if not fit else 0,
+                     problems, fit if not started_here else [])

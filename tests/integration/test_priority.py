@@ -87,7 +87,7 @@ def test_coordination_actors_run_at_the_lowest_priority_and_training_tasks_do_no
 
 @linux_only
 def test_the_tune_trainable_yields_before_it_runs_the_trial(ray_session):
-    """``sweep.tune_trial`` coordinates only: its process goes to the lowest priority first thing.
+    """``tune_trial`` coordinates only: its process goes to the lowest priority first thing.
 
     Run in a throwaway actor (its process ends with it, so no task worker is left at nice 19);
     the trial config is empty, so the trainable stops right after yielding.
@@ -97,7 +97,7 @@ def test_the_tune_trainable_yields_before_it_runs_the_trial(ray_session):
     @ray.remote(num_cpus=0)
     class Host:
         def run_trainable(self):
-            from direct_ray.sweep import tune_trial
+            from direct_ray.runtime.trainable import tune_trial
 
             before = _thread_niceness()
             try:
