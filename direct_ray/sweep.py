@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 from contextlib import ExitStack, contextmanager
+from datetime import datetime, timezone
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -129,6 +130,32 @@ def _quiet(logger: str, level: int = logging.ERROR):
         log_.setLevel(before)
 
 
+def grown_trials(stored: dict, study: StudyConfig, trials: list[TrialConfig]) -> list[TrialConfig]:
+    """The trials a resumed sweep adds to the one stored in its output; refuses any other change.
+
+    Values added to the grid (seeds, strategies, datasets, noise settings, b_parallel values)
+    add trials; a changed setting outside the grid, or a grid value removed, is a
+    :class:`~direct_ray.results.layout.SweepRecordError` naming each key that differs.
+    """
+    layout.check_same_study({k: v for k, v in stored.items() if k != "grid"},
+                            {k: v for k, v in study.raw.items() if k != "grid"})
+    before = {t.trial_id for t in prepare_study(StudyConfig.from_dict(stored)).trials()}
+    given = {t.trial_id for t in trials}
+    if not before <= given:
+        old, new = stored.get("grid", {}), study.raw.get("grid", {})
+        removed = [f"grid.{key}: {[v for v in _values(old[key]) if v not in _values(new.get(key, []))]} removed"
+                   for key in old if any(v not in _values(new.get(key, [])) for v in _values(old[key]))]
+        raise layout.SweepRecordError(
+            "--resume may add grid values to the stored study but not remove or change them ("
+            + ("; ".join(removed) or "grid values changed") + "); start a new sweep with another --output"
+        )
+    return [t for t in trials if t.trial_id not in before]
+
+
+def _values(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
 def _connect(address: str | None, num_cpus: int | None) -> tuple[bool, bool]:
     """(this process initialised Ray, it started the session itself) after joining or starting one."""
     import ray
@@ -193,9 +220,8 @@ def run_sweep(
     output = resolve_output(study, output)
     layout.check_output(output)
     record = layout.existing_sweep_record(output, resume)
-    if record is not None:
-        layout.check_same_study(record["study"], study.raw)
     trials = study.trials()
+    added = grown_trials(record["study"], study, trials) if record is not None else []
 
     # The command line handles Ctrl-C itself (direct_ray.interrupts): Tune's own handler would
     # stop "gracefully" and then report every unfinished trial as missing its metrics.
@@ -250,7 +276,15 @@ def run_sweep(
             trainable = tune.with_resources(trainable, tune.PlacementGroupFactory([{}, bundle]))
             progress = SweepProgress(counts_on_disk(output, trials), live=None if live_progress else False)
             tune_dir = layout.join(output, layout.TUNE_DIR)
-            if resume and tune.Tuner.can_restore(tune_dir):
+            experiment = layout.TUNE_DIR
+            if added:
+                # A grown sweep is a new Tune experiment over every trial: finished ones report
+                # their last round, begun ones continue from their checkpoints in the earlier one.
+                experiment = f"{layout.TUNE_DIR}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+                log.info("growing the sweep: %d new trial(s)", len(added))
+                record["study"] = study.raw
+                layout.write_sweep_record(output, record)
+            if resume and not added and tune.Tuner.can_restore(tune_dir):
                 # Restoring, Tune reports every trial that had not started as "missing metrics";
                 # the Parquet files, not Tune's logs, say what is done.
                 with _quiet("ray.tune.analysis.experiment_analysis"):
@@ -266,7 +300,7 @@ def run_sweep(
                         trial_name_creator=trial_id_of,
                     ),
                     run_config=tune.RunConfig(
-                        name=layout.TUNE_DIR,
+                        name=experiment,
                         storage_path=output,
                         failure_config=tune.FailureConfig(max_failures=study.max_failures),
                         # Keeping 10 checkpoints bounds the disk and keeps Tune from forcing an

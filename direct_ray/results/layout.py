@@ -207,6 +207,22 @@ def check_same_study(stored: dict, given: dict) -> None:
     if differ:
         changes = "; ".join(f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in differ)
         raise SweepRecordError(
-            f"--resume continues the study stored in the output, but the study given differs ({changes}); "
-            "resume with the same study and --set values, or start a new sweep with another --output"
+            f"--resume continues the study stored in the output, which may only gain grid values, but the study "
+            f"given differs ({changes}); resume with the same settings, or start a new sweep with another --output"
         )
+
+
+def earlier_checkpoints(root: Path | str, trial_id: str) -> list[tuple[pafs.FileSystem, str]]:
+    """Checkpoint directories of ``trial_id`` kept by earlier Tune experiments of this sweep, newest first.
+
+    A grown sweep runs a new Tune experiment (``tune-...``); a trial the earlier one had begun
+    continues from its last checkpoint there.
+    """
+    fs, path = filesystem(root)
+    found = []
+    for entry in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
+        if entry.type == pafs.FileType.Directory and entry.base_name.startswith(TUNE_DIR):
+            selector = pafs.FileSelector(f"{entry.path}/{trial_id}", allow_not_found=True)
+            found += [(e.mtime_ns or 0, e.path) for e in fs.get_file_info(selector)
+                      if e.type == pafs.FileType.Directory and e.base_name.startswith("checkpoint_")]
+    return [(fs, p) for _, p in sorted(found, reverse=True)]

@@ -46,7 +46,14 @@ def tune_trial(param: dict[str, Any], datasets: dict | None = None) -> None:
     config = TrialConfig.from_dict(param["trial"])
     ctx = param["context"]
     if layout.trial_complete(ctx["output"], config):
-        return  # finished before the driver was interrupted: never rerun it
+        # Finished before (an interrupted or grown sweep): never rerun it. One report of its
+        # last round gives Tune a result for it, as for every other trial.
+        from direct_ray.results.read import read_table
+
+        rows = [r for r in read_table(ctx["output"]).to_pylist() if r["trial_id"] == config.trial_id]
+        last = max(rows, key=lambda r: r["round"])
+        tune.report({**{c: last[c] for c in PROGRESS_COLUMNS}, "rounds_total": config.rounds})
+        return
     context = TrialContext(
         sweep_id=ctx["sweep_id"],
         output=ctx["output"],
@@ -59,6 +66,8 @@ def tune_trial(param: dict[str, Any], datasets: dict | None = None) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             resume = TrialState.load(directory)
+    else:
+        resume = _earlier_state(ctx["output"], config.trial_id)
 
     def report(state: TrialState, row: dict) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -104,3 +113,17 @@ def progress_callback(progress: SweepProgress):
 def trial_id_of(trial) -> str:
     """The trial id of a Tune trial (from the trial config it carries)."""
     return TrialConfig.from_dict(trial.config["trial"]).trial_id
+
+
+def _earlier_state(output: str, trial_id: str):
+    """The trial's latest state in an earlier Tune experiment of this sweep (a grown sweep), or None."""
+    import pyarrow.fs as pafs
+
+    from direct_ray.checkpoint import TrialState
+
+    for fs, path in layout.earlier_checkpoints(output, trial_id):
+        with tempfile.TemporaryDirectory() as tmp:
+            pafs.copy_files(path, tmp, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+            if TrialState.exists_in(tmp):
+                return TrialState.load(tmp)
+    return None

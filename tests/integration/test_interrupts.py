@@ -86,14 +86,49 @@ def test_a_second_signal_stops_at_once_and_leaves_whole_files(tmp_path):
             assert pq.read_table(f).num_rows >= 1
 
 
-def test_resume_refuses_a_changed_study_naming_what_changed(ray_session, tmp_path, capsys):
+def test_resume_grows_a_study_by_grid_values_and_refuses_other_changes(ray_session, tmp_path, capsys):
+    import json
+
     from direct_ray.cli import main
 
     study_file, output = write_study(tmp_path / "study.yaml"), tmp_path / "out"
-    assert main([str(study_file), "--output", str(output), "--no-report", "--set", "grid.strategy=[random]"]) == 0
-    before = {f: f.stat().st_mtime_ns for f in output.rglob("*") if f.is_file()}
-    assert main([str(study_file), "--output", str(output), "--no-report", "--resume",
-                 "--set", "grid.strategy=[random]", "--set", "rounds=5"]) == 2
+    base = [str(study_file), "--output", str(output), "--no-report"]
+    assert main([*base, "--set", "grid.strategy=[random]"]) == 0
+    first = {f: f.stat().st_mtime_ns for f in output.glob("*/**/*.parquet")}
+    capsys.readouterr()
+    # A changed setting, or a grid value removed, is refused with one line naming it; nothing is touched.
+    assert main([*base, "--resume", "--set", "grid.strategy=[random]", "--set", "rounds=5"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "rounds: 3 -> 5" in err
-    assert {f: f.stat().st_mtime_ns for f in output.rglob("*") if f.is_file()} == before  # nothing touched
+    assert main([*base, "--resume", "--set", "grid.strategy=[margin]"]) == 2
+    assert "grid.strategy: ['random'] removed" in capsys.readouterr().err
+    assert {f: f.stat().st_mtime_ns for f in output.glob("*/**/*.parquet")} == first
+    # Added grid values run only the new trials; the finished one is not rerun.
+    assert main([*base, "--resume", "--set", "grid.strategy=[random, direct]"]) == 0
+    out = capsys.readouterr()
+    assert "growing the sweep: 1 new trial(s)" in out.out and "Failed to fetch metrics" not in out.out + out.err
+    assert {f: f.stat().st_mtime_ns for f in first} == first
+    assert len(rows(output)) == 2 * 4 and len({r[0] for r in rows(output)}) == 2
+    assert json.loads((output / "sweep.json").read_text())["study"]["grid"]["strategy"] == ["random", "direct"]
+
+
+def test_an_interrupted_sweep_grown_on_resume_continues_its_begun_trials(tmp_path):
+    """Stopped mid-sweep, then resumed with another seed: the trials the first run had begun
+    continue from their checkpoints (in the first run's Tune experiment) to the rows an
+    uninterrupted run gives, and the new seed's trials run."""
+    study_file, output = write_study(tmp_path / "study.yaml"), tmp_path / "out"
+    driver = start(study_file, output, "--no-report")
+    wait_for_a_finished_trial(driver, output)
+    os.killpg(driver.pid, signal.SIGINT)
+    driver.communicate(timeout=120)
+    assert driver.returncode == 130
+    grown = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(output),
+                            "--num-cpus", "1", "--no-report", "--resume", "--set", "grid.seed=[0, 1]"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
+    reference = tmp_path / "reference"
+    fresh = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(reference),
+                            "--num-cpus", "1", "--no-report", "--set", "grid.seed=[0, 1]"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert rows(output) == rows(reference)
