@@ -104,11 +104,13 @@ def run_trial(
         raise ValueError(f"checkpoint belongs to trial {resume.trial_id}, not {config.trial_id}")
     if dataset is None:
         loaded = load_dataset(config.dataset)
+        check_trial(config, len(loaded.y_train), loaded.name)  # before Ray starts
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)
         dataset = put_dataset(loaded)
         del loaded  # the inputs are held once, in the object store
-    check_trial(config, dataset.pool_size, dataset.name)
+    else:
+        check_trial(config, dataset.pool_size, dataset.name)
     state = resume or TrialState(trial_id=config.trial_id)
     if state.pool is None:
         state.pool = PoolState.empty(dataset.pool_size, dataset.num_classes)

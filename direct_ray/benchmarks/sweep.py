@@ -1,4 +1,4 @@
-"""Sweep benchmark (issue 4): a 4-trial study through Ray Tune vs the same trials one after another.
+"""Sweep benchmark: a 4-trial study through Ray Tune vs the same trials one after another.
 
     python -m direct_ray.benchmarks.sweep [--cpus 2] [--rounds 10] [--repeats 2]
         [--features N] [--model '{kind: mlp, hidden: 1024, epochs: 300}'] [--study YAML]

@@ -1,4 +1,4 @@
-"""Trial benchmarks (issue 3): DIRECT vs random on digits, Ray overhead, peak memory on a big pool.
+"""Trial benchmarks: DIRECT vs random on digits, Ray overhead, peak memory on a big pool.
 
     python -m direct_ray.benchmarks.trial [--quick] [--skip-memory]
 

@@ -33,6 +33,11 @@ def ray_session():
 
 
 @pytest.fixture
+def starts_ray():
+    """Declares that the test starts Ray in processes of its own (a sweep run as a command)."""
+
+
+@pytest.fixture
 def inject_faults():
     """``inject_faults(trial_raise_at_round=2, ...)`` turns faults on for this test (see runtime.faults).
 

@@ -52,7 +52,7 @@ def rows(output: Path) -> list[tuple]:
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_cleanly_and_the_printed_command_finishes_the_sweep(tmp_path, sig, status):
+def test_a_signal_stops_cleanly_and_the_printed_command_finishes_the_sweep(tmp_path, sig, status, starts_ray):
     study_file, output = write_study(tmp_path / "study.yaml"), tmp_path / "out"
     driver = start(study_file, output)
     wait_for_a_finished_trial(driver, output)
@@ -72,7 +72,7 @@ def test_a_signal_stops_cleanly_and_the_printed_command_finishes_the_sweep(tmp_p
     assert len(rows(output)) == 4 * 4
 
 
-def test_a_second_signal_stops_at_once_and_leaves_whole_files(tmp_path):
+def test_a_second_signal_stops_at_once_and_leaves_whole_files(tmp_path, starts_ray):
     output = tmp_path / "out"
     driver = start(write_study(tmp_path / "study.yaml"), output, "--no-report")
     wait_for_a_finished_trial(driver, output)
@@ -112,7 +112,7 @@ def test_resume_grows_a_study_by_grid_values_and_refuses_other_changes(ray_sessi
     assert json.loads((output / "sweep.json").read_text())["study"]["grid"]["strategy"] == ["random", "direct"]
 
 
-def test_an_interrupted_sweep_grown_on_resume_continues_its_begun_trials(tmp_path):
+def test_an_interrupted_sweep_grown_on_resume_continues_its_begun_trials(tmp_path, starts_ray):
     """Stopped mid-sweep, then resumed with another seed: the trials the first run had begun
     continue from their checkpoints (in the first run's Tune experiment) to the rows an
     uninterrupted run gives, and the new seed's trials run."""

@@ -40,7 +40,7 @@ def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
                           env={**os.environ})
 
 
-def test_sweep_resume_and_analysis_on_an_s3_uri(s3_output, tmp_path):
+def test_sweep_resume_and_analysis_on_an_s3_uri(s3_output, tmp_path, starts_ray):
     tiny = grid(seed=[0], b_parallel=[2], noise=[{"model": "uniform", "rate": 0.1}])
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study(name="tiny", rounds=2, grid=tiny)))
     sweep = ["-m", "direct_ray.sweep", str(tmp_path / "study.yaml"), "--output", s3_output, "--num-cpus", "2"]
