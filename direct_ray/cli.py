@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
+import signal
 import sys
 from typing import Sequence
 
@@ -134,7 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SweepInterrupted as stop:
         print(f"\n{stop}; the rounds written so far are kept. Continue with:\n  {resume_command(args, stop.output)}",
-              file=sys.stderr)
+              file=sys.stderr, flush=True)
+        if stop.signum == signal.SIGTERM:
+            # Ray's own processes are ending too: its exit hook would wait for them. Stop now.
+            sys.stdout.flush()
+            os._exit(stop.exit_status)
         return stop.exit_status
     output = result.output
     print(f"\nresults: {output}\n  curves:     {join(output, 'curves')}\n  selections: {join(output, 'selections')}")

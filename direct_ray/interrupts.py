@@ -5,7 +5,8 @@ thread, so the sweep leaves its Tune run and ends its Ray session: every trial s
 it is, and a round in progress is discarded (each round's checkpoint and Parquet files are
 written atomically, so what is on disk is always whole rounds). A second signal ends the
 process at once; what was written stays whole. The exit status is ``128 + signal``:
-130 for Ctrl-C, 143 for SIGTERM.
+130 for Ctrl-C, 143 for SIGTERM. After a SIGTERM, which a job manager sends to the whole
+process group (Ray's own processes included), the sweep does not wait on Ray to disconnect.
 """
 
 from __future__ import annotations

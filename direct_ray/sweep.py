@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import signal
 import sys
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
@@ -313,17 +314,28 @@ def run_sweep(
             # Tune's own progress lines (where it saved its state) would break the progress line.
             with progress, _quiet("ray.tune", logging.WARNING):
                 results = tuner.fit()
-    except KeyboardInterrupt:  # Interrupted, or the plain one Ray's C code raises for it
+    except BaseException:
+        # After a signal, whatever stopped the run is its consequence: Interrupted, the plain
+        # KeyboardInterrupt Ray's C code raises for it, or a Ray error when the signal also
+        # reached Ray's own processes (a job manager signals the whole process group).
         if not signals:
-            raise  # not a signal this sweep handles (e.g. Ctrl-C in a notebook)
+            raise
         interrupted = Interrupted(signals[0])
     else:
         interrupted = None
     finally:
-        for actor in annotators:
-            ray.kill(actor)
-        if initialized_here:
-            ray.shutdown()
+        # A SIGTERM usually reaches Ray's own processes too (a job manager signals the whole
+        # process group): talking to them now would wait a minute for a GCS that is gone, so
+        # the actors and the session are left to end with their owner, this process.
+        if not (signals and signals[0] == signal.SIGTERM):
+            try:
+                for actor in annotators:
+                    ray.kill(actor)
+                if initialized_here:
+                    ray.shutdown()
+            except Exception:
+                if not signals:
+                    raise
     if interrupted is not None:
         done = sum(layout.trial_complete(output, t) for t in trials)
         raise SweepInterrupted(interrupted.signum, interrupted.exit_status, output, done, len(trials)) from None
