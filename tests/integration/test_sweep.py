@@ -71,8 +71,14 @@ def test_the_sweep_shares_one_annotator_team_and_ends_it(tiny_sweep, ray_session
     """Two trials at once share one team of two annotators, which the driver ends with the sweep."""
     record = json.loads((tiny_sweep / "sweep.json").read_text())
     assert record["annotator_teams"] == [f"direct_ray/{record['sweep_id']}/annotators-0"]  # 2 trials at once: 1 team
-    alive = {entry["name"] for entry in ray_session.util.list_named_actors(all_namespaces=True)}
-    assert not [name for name in alive if record["sweep_id"] in name]  # the driver ended its team
+    deadline = time.monotonic() + 30  # ray.kill is asynchronous
+    while True:
+        alive = {entry["name"] for entry in ray_session.util.list_named_actors(all_namespaces=True)}
+        team = [name for name in alive if record["sweep_id"] in name]
+        if not team or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not team  # the driver ended its team
     rows = ds.dataset(tiny_sweep / "selections", partitioning="hive").to_table().to_pylist()
     assert {r["annotator"] for r in rows} == {0, 1}  # b_parallel 2: both members answered
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -215,10 +216,19 @@ def test_actors_end_with_the_trial_unless_the_caller_keeps_them(clean_run):
 
     def alive(actors) -> bool:
         try:
-            ray.get([a.__ray_ready__.remote() for a in actors])
+            ray.get([a.__ray_ready__.remote() for a in actors], timeout=30)
             return True
-        except ray.exceptions.RayActorError:
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             return False
+
+    def ended(actors) -> bool:
+        """Every actor is dead within 30 s (ray.kill is asynchronous)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if not any(alive([a]) for a in actors):
+                return True
+            time.sleep(0.2)
+        return False
 
     cache = ActorCache()
     run_trial(make_config(rounds=1), context=TrialContext(), actor_cache=cache)
@@ -230,17 +240,17 @@ def test_actors_end_with_the_trial_unless_the_caller_keeps_them(clean_run):
     assert again.selector is kept.selector and len(again.annotators) == 3  # grown, not replaced
     assert {s["annotator"] for s in state.selections} == {0, 1, 2}
     again.kill()
-    assert not alive(again.all())
+    assert ended(again.all())
     # Without a cache nothing is left running, and after a failure nothing is kept.
     truth, pool = ray.put(np.zeros(50, dtype=np.int64)), PoolState.empty(50, 2)
     with trial_team(make_config(), 2, truth, pool, {}) as team:
         actors = [team.selector, team.pool, *team.annotators]
         assert alive(actors)
-    assert not alive(actors)
+    assert ended(actors)
     with pytest.raises(KeyError), trial_team(make_config(), 2, truth, pool, {}, cache=cache) as team:
         actors = [team.selector, team.pool, *team.annotators]
         raise KeyError("a failed trial")
-    assert not alive(actors) and cache.take().all() == []
+    assert ended(actors) and cache.take().all() == []
 
 
 def test_a_trial_on_a_sweeps_team_starts_no_annotators_of_its_own(ray_session, monkeypatch):
