@@ -153,6 +153,13 @@ def trial_complete(root: Path | str, config) -> bool:
     return sorted(rounds) == list(range(config.rounds + 1))
 
 
+def last_curve_row(root: Path | str, config) -> dict:
+    """The last round's row of a finished trial (read from its own curve file only)."""
+    fs, path = filesystem(trial_file_path(root, CURVES, config.dataset.name, str(config.strategy), config.trial_id))
+    rows = pq.read_table(path, filesystem=fs).to_pylist()
+    return max(rows, key=lambda row: row["round"])
+
+
 def read_sweep_record(root: Path | str) -> dict | None:
     """The output's ``sweep.json`` (sweep id, study, annotator teams), or None if there is none."""
     fs, path = filesystem(join(root, SWEEP_FILE))

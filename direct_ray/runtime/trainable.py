@@ -48,10 +48,7 @@ def tune_trial(param: dict[str, Any], datasets: dict | None = None) -> None:
     if layout.trial_complete(ctx["output"], config):
         # Finished before (an interrupted or grown sweep): never rerun it. One report of its
         # last round gives Tune a result for it, as for every other trial.
-        from direct_ray.results.read import read_table
-
-        rows = [r for r in read_table(ctx["output"]).to_pylist() if r["trial_id"] == config.trial_id]
-        last = max(rows, key=lambda r: r["round"])
+        last = layout.last_curve_row(ctx["output"], config)
         tune.report({**{c: last[c] for c in PROGRESS_COLUMNS}, "rounds_total": config.rounds})
         return
     context = TrialContext(
