@@ -26,8 +26,11 @@ Two modes (:class:`AnnotationConfig` ``mode``):
     Without latencies every label is instant (the behaviour of a study without
     ``annotation``).
 ``async``
-    whenever an annotator is free it gets the next query at once. Answers come back in the
-    order of their simulated finish times. A strategy that offers adaptive asynchronous
+    whenever an annotator is free it gets the next query at once, also across rounds: a
+    round ends as soon as an annotator is free and the round has nothing left to place
+    (:meth:`TeamClock.close_round`); labels still out join a later round's model, and
+    ``overlap: false`` makes each round wait for its last label instead. Answers come back
+    in the order of their simulated finish times. A strategy that offers adaptive asynchronous
     buying (DIRECT, :mod:`direct_ray.strategies.async_reduce`) places each new query as soon
     as a slot frees up; a fixed list (a batch strategy's choice, DIRECT's phase 2) is pulled
     from by whichever annotator is free first; a sequential strategy (GALAXY) still waits for
@@ -103,12 +106,30 @@ class AnnotationConfig(Frozen):
         None, description="per-annotator speed factors (2 = twice as fast); annotator a uses speeds[a % len(speeds)]"
     )
     straggler: Optional[StragglerConfig] = Field(None, description="occasional slow labels: {probability, factor}")
+    overlap: Optional[bool] = Field(
+        None, description="async only (default true): annotators start on the next round as soon as one is free and "
+        "the round has nothing left to place; false: the next round waits for the round's last label"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _async_overlaps_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") == "async" and data.get("overlap") is None:
+            return {**data, "overlap": True}
+        return data
 
     @model_validator(mode="after")
     def _needs_latency(self) -> "AnnotationConfig":
         if self.latency is None and (self.speeds is not None or self.straggler is not None):
             raise ValueError("speeds and straggler need a latency model (latency: {model: ...})")
+        if self.mode == "sync" and self.overlap is not None:
+            raise ValueError("overlap is an async setting: a synchronous round always waits for its last label")
         return self
+
+    @property
+    def overlaps_rounds(self) -> bool:
+        """True when a round may end with labels still in flight (async, ``overlap`` not false)."""
+        return self.mode == "async" and bool(self.overlap)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "annotation") -> "AnnotationConfig":
@@ -124,6 +145,8 @@ class AnnotationConfig(Frozen):
             out["speeds"] = list(self.speeds)
         if self.straggler is not None:
             out["straggler"] = self.straggler.to_dict()
+        if self.overlap is not None:
+            out["overlap"] = self.overlap
         return out
 
     @property
@@ -134,7 +157,8 @@ class AnnotationConfig(Frozen):
     @property
     def label(self) -> str:
         """A short name for tables and trial ids: ``sync``, ``async``, ``sync-lognormal``, ..."""
-        return self.mode if self.latency is None else f"{self.mode}-{self.latency.model}"
+        mode = "async-barrier" if self.mode == "async" and not self.overlaps_rounds else self.mode
+        return mode if self.latency is None else f"{mode}-{self.latency.model}"
 
     def latency_of(self, seed: int, annotator: int, key: QueryKey) -> float:
         """Simulated seconds annotator ``annotator`` takes for the query ``key`` of trial ``seed``.
@@ -175,10 +199,13 @@ class TeamClock:
     """The simulated schedule of one trial's team of ``size`` annotators.
 
     ``now`` is the simulated time (seconds since the trial began) at which the caller acts:
-    the end of the last synchronous batch, or the finish time of the last answer taken in
-    asynchronous mode. ``busy`` sums every latency so far. Nothing here sleeps or draws from
-    a running stream: the schedule is a pure function of the config, the seed, the queries'
-    keys and the order in which the strategy places them.
+    the end of the last synchronous batch, the finish time of the last answer taken in
+    asynchronous mode, or the end of the last round (:meth:`close_round`). ``free_at[a]`` is
+    when annotator ``a`` is free: at or before ``now`` when it is idle, later when it is
+    still on a query of an earlier round (the round ended without waiting for it). ``busy``
+    sums every latency so far. Nothing here sleeps or draws from a running stream: the
+    schedule is a pure function of the config, the seed, the queries' keys and the order in
+    which the strategy places them.
     """
 
     config: AnnotationConfig
@@ -186,15 +213,21 @@ class TeamClock:
     seed: int
     now: float = 0.0
     busy: float = 0.0
-    _free_at: list[float] = field(default_factory=list)
+    free_at: Optional[Sequence[float]] = None  # None: every annotator free at ``now``
     _in_flight: list[tuple[float, int, Answer]] = field(default_factory=list)  # heap by finish time
     _submitted: int = 0
     _cursor: int = 0
+    _last_submit: Optional[float] = None  # ``now`` at the round's last submission
+    _round_finishes: list[float] = field(default_factory=list)  # finish times of the round's answers
 
     def __post_init__(self) -> None:
         if self.size < 1:
             raise ValueError(f"a team needs at least one annotator, got size {self.size}")
-        self._free_at = [self.now] * self.size
+        if self.free_at is None or len(self.free_at) == 0:
+            self.free_at = [self.now] * self.size
+        elif len(self.free_at) != self.size:
+            raise ValueError(f"free_at has {len(self.free_at)} entries for a team of {self.size}")
+        self.free_at = [float(t) for t in self.free_at]
 
     @property
     def in_flight(self) -> int:
@@ -212,23 +245,27 @@ class TeamClock:
             self.busy += seconds
         if answers:
             self.now = max(a.answered_at for a in answers)
-            self._free_at = [max(t, self.now) for t in self._free_at]
+            self.free_at = [max(t, self.now) for t in self.free_at]
         return answers
 
     def submit(self, index: int, key: QueryKey) -> Answer:
-        """Give query ``key`` (pool ``index``) to a free annotator now; returns its scheduled answer.
+        """Give query ``key`` (pool ``index``) to the annotator free first; returns its scheduled answer.
 
-        The annotator is the free one that has waited longest (smallest time it became
-        free), ties broken in rotation so that instant labels still spread over the team.
+        That is the free one that has waited longest (smallest time it became free), ties
+        broken in rotation so that instant labels still spread over the team. When every
+        annotator not waiting on an answer of this round is still finishing a query of an
+        earlier round, the query starts when the first of them is free.
         """
-        free = [a for a in range(self.size) if self._free_at[a] <= self.now]
-        if not free:
+        ready = [a for a in range(self.size) if self.free_at[a] < math.inf]
+        if not ready:
             raise RuntimeError(f"all {self.size} annotators are busy: take an answer before submitting")
-        who = min(free, key=lambda a: (self._free_at[a], (a - self._cursor) % self.size))
+        who = min(ready, key=lambda a: (self.free_at[a], (a - self._cursor) % self.size))
         self._cursor = (who + 1) % self.size
         seconds = self.config.latency_of(self.seed, who, key)
-        answer = Answer(int(index), who, tuple(key), self.now, self.now + seconds)
-        self._free_at[who] = math.inf  # busy until its answer is taken
+        start = max(self.now, self.free_at[who])
+        answer = Answer(int(index), who, tuple(key), start, start + seconds)
+        self.free_at[who] = math.inf  # busy until its answer is taken
+        self._last_submit = self.now
         self.busy += seconds
         heapq.heappush(self._in_flight, (answer.answered_at, self._submitted, answer))
         self._submitted += 1
@@ -240,8 +277,30 @@ class TeamClock:
             raise RuntimeError("no query is in flight")
         _, _, answer = heapq.heappop(self._in_flight)
         self.now = max(self.now, answer.answered_at)
-        self._free_at[answer.annotator] = answer.answered_at
+        self.free_at[answer.annotator] = answer.answered_at
+        self._round_finishes.append(answer.answered_at)
         return answer
+
+    def close_round(self, slots: int, overlap: bool) -> float:
+        """End the round (every answer taken) and return its end time; ``now`` moves there.
+
+        Without ``overlap`` the round ends when every label is in (also those of earlier
+        rounds still out). With it the round ends as soon as the strategy could place
+        another query but has none left: at its
+        last submission if fewer than ``slots`` queries were then in flight, else when
+        enough of those are answered that one of its ``slots`` is free. The answers still out
+        then come back during the next round (their annotators' ``free_at`` stays in the
+        future); the model of this round is trained without them.
+        """
+        if self._in_flight:
+            raise RuntimeError("a round cannot end while its own queries are in flight")
+        if not overlap:
+            self.now = max(self.now, *self.free_at)
+        elif self._last_submit is not None:
+            out = sorted(t for t in self._round_finishes if t > self._last_submit)
+            self.now = self._last_submit if len(out) < slots else out[len(out) - slots]
+        self._last_submit, self._round_finishes = None, []
+        return self.now
 
     def schedule_list(self, indices: Sequence[int], keys: Sequence[QueryKey], slots: int) -> list[Answer]:
         """A fixed list pulled by the first free of ``slots`` annotators at a time; answers in finish order."""

@@ -1,7 +1,7 @@
 """What a trial checkpoints after every round, and how it is saved and loaded.
 
 A checkpoint is a directory: ``state.json`` (format, trial id, next round, seconds already
-spent on the next round, the simulated annotation clock), ``pool.npz`` (the pool state over its labeled examples only, so
+spent on the next round, the simulated annotation clock and when each annotator is free), ``pool.npz`` (the pool state over its labeled examples only, so
 O(labels), not O(pool)), ``strategy.npz`` (what the strategy carries between rounds) and
 ``rows.json`` (the curve so far). The selection rows are not stored: they are the pool's
 record and are rebuilt on load.
@@ -24,10 +24,11 @@ from direct_ray.results.rows import selection_rows
 
 # 2: the pool is stored over its labeled examples only; 3: the selection rows are not
 # stored (they are the pool's record, rebuilt on load); 4: the simulated annotation clock
-# (answer times in the pool, the clock and the next round's annotation time in the state).
-# All load; an earlier format's labels were instant.
-STATE_FORMAT = 4
-READABLE_FORMATS = (2, 3, 4)
+# (answer times in the pool, the clock and the next round's annotation time in the state);
+# 5: when each annotator is free (an asynchronous team may still be on an earlier round's
+# queries). All load; an earlier format's labels were instant, its annotators all free.
+STATE_FORMAT = 5
+READABLE_FORMATS = (2, 3, 4, 5)
 
 
 @dataclass
@@ -48,6 +49,9 @@ class TrialState:
     # simulated seconds since the trial began when the last label bought came back: a resumed
     # trial continues its annotators' clock from here
     annotation_clock: float = 0.0
+    # when each annotator is free (empty: all at ``annotation_clock``); later than the clock
+    # for one still labelling a query the last round ended without
+    annotator_free_at: list[float] = field(default_factory=list)
     # simulated annotation time of ``next_round``'s purchase: wall and summed labelling seconds
     pending_annotation_seconds: float = 0.0
     pending_busy_seconds: float = 0.0
@@ -67,6 +71,7 @@ class TrialState:
                 "pending_select_seconds": self.pending_select_seconds,
                 "pending_round_seconds": self.pending_round_seconds,
                 "annotation_clock": self.annotation_clock,
+                "annotator_free_at": self.annotator_free_at,
                 "pending_annotation_seconds": self.pending_annotation_seconds,
                 "pending_busy_seconds": self.pending_busy_seconds,
             }
@@ -106,6 +111,7 @@ class TrialState:
             pending_round_seconds=meta["pending_round_seconds"],
             strategy_state=strategy_state,
             annotation_clock=meta.get("annotation_clock", 0.0),
+            annotator_free_at=meta.get("annotator_free_at", []),
             pending_annotation_seconds=meta.get("pending_annotation_seconds", 0.0),
             pending_busy_seconds=meta.get("pending_busy_seconds", 0.0),
         )

@@ -46,10 +46,19 @@ class PoolState:
     def n_labeled(self) -> int:
         return int(np.count_nonzero(self.observed != UNLABELED))
 
-    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """(labeled indices in purchase order, their observed labels): what the model trains on."""
+    def training_set(self, clock: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+        """(labeled indices in purchase order, their observed labels): what the model trains on.
+
+        Only labels back by simulated time ``clock`` count: one still in flight (an
+        asynchronous annotator on an earlier round's query) joins a later round's model.
+        """
         idx = self.labeled_indices()
+        idx = idx[self.answered_at[idx] <= clock]
         return idx, self.observed[idx]
+
+    def pending(self, clock: float) -> np.ndarray:
+        """Pool indices bought whose labels are not back by simulated time ``clock`` (ascending)."""
+        return np.flatnonzero(self.answered_at > clock)
 
     def labeled_indices(self) -> np.ndarray:
         """Labeled pool indices in the order they were bought."""

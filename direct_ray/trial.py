@@ -19,7 +19,10 @@ an uninterrupted run (timings aside).
 
 The annotators' simulated clock (:mod:`direct_ray.annotation`) runs across rounds: each
 purchase starts where the previous one ended (training takes no simulated time), and the
-checkpoint keeps it, so a resumed trial continues the clock.
+checkpoint keeps it, so a resumed trial continues the clock. An asynchronous team that
+overlaps rounds ends a purchase (other than the last) as soon as an annotator is free and
+nothing is left to place; the labels still out then are missing from that round's model
+and hidden from the next selection, and join the first model trained after they come back.
 
 Use :func:`run_trial` directly (no Tune) or through :func:`direct_ray.sweep.run_sweep`.
 """
@@ -142,7 +145,7 @@ class _Rounds:
         cfg, state = self.config, self.state
         if state.next_round == 0 and state.pool.n_labeled == 0:
             initial = generator(cfg.seed, INITIAL_STREAM).choice(self.dataset.pool_size, size=cfg.initial_size, replace=False)
-            purchase = self.team.buy(0, initial, state.annotation_clock)
+            purchase = self.team.buy(0, initial, state.annotation_clock, state.annotator_free_at, overlap=cfg.rounds > 0)
             self.team.record(0, purchase, state.pool)
             state.pending_select_seconds = purchase.seconds
             self._clock(purchase)
@@ -161,7 +164,7 @@ class _Rounds:
     def _train(self, round_: int) -> tuple:
         """Submit round ``round_``'s training task on every label bought so far; returns its three refs."""
         cfg = self.config
-        labeled, labels = self.state.pool.training_set()
+        labeled, labels = self.state.pool.training_set(self.state.annotation_clock)
         data = self.dataset
         return train_and_score.options(num_cpus=cfg.resources.cpus_per_trial, num_gpus=cfg.resources.gpus_per_trial).remote(
             cfg.model.to_dict(), data.x_pool, labeled, labels, data.x_test, data.num_classes,
@@ -175,8 +178,9 @@ class _Rounds:
         # The next round's selection is queued on this round's model at once: the selection
         # actor starts the moment training ends, while this process computes the metrics.
         last = round_ == cfg.rounds
-        purchase_ref = None if last else self.team.select(round_ + 1, probs, pool.observed, cfg.b_train, embeddings,
-                                                          state.annotation_clock)
+        purchase_ref = None if last else self.team.select(
+            round_ + 1, probs, pool.observed, cfg.b_train, embeddings, state.annotation_clock, state.annotator_free_at,
+            pool.pending(state.annotation_clock), overlap=round_ + 1 < cfg.rounds)
         info = ray.get(info_ref)
         faults.trial_round(cfg.trial_id, round_)
         now = time.perf_counter()
@@ -188,7 +192,8 @@ class _Rounds:
         row = curve_row(cfg, sweep_id=self.sweep_id, dataset=data.name, num_classes=data.num_classes,
                         imbalance_ratio=data.imbalance_ratio, round_=round_, pool=pool, metrics=metrics, times=times,
                         effective_b_parallel=self.effective_b_parallel, device=info["device"],
-                        annotation=AnnotationTimes(state.pending_annotation_seconds, state.pending_busy_seconds))
+                        annotation=AnnotationTimes(state.pending_annotation_seconds, state.pending_busy_seconds,
+                                                   in_flight=pool.n_labeled - info["n_trained"]))
         self.runtime = {key: info[key] for key in ("device", "torch", "cuda")}
         state.selections.extend(selection_rows(pool, cfg.trial_id, round_))
         state.curve.append(row)
@@ -208,6 +213,7 @@ class _Rounds:
         """Carry the simulated annotation clock on past ``purchase`` (the next round's labels)."""
         state = self.state
         state.annotation_clock = purchase.clock
+        state.annotator_free_at = purchase.free_at
         state.pending_annotation_seconds = purchase.annotation_seconds
         state.pending_busy_seconds = purchase.busy_seconds
 

@@ -57,7 +57,7 @@ def curve_row(round_: int, labels: int, classes: int, rng: np.random.Generator) 
         "score_seconds": 5.0, "select_seconds": 2.0, "effective_b_parallel": 5, "n_minority_labels": n // 2,
         "per_class_accuracy": rng.uniform(0, 1, classes).tolist(), "round_seconds": 70.0, "model": "resnet18",
         "noise_config": json.dumps({"model": "none"}), "device": "cuda:NVIDIA H200",
-        "annotation_mode": "sync", "annotation_seconds": 0.0, "annotator_busy_seconds": 0.0,
+        "annotation_mode": "sync", "annotation_seconds": 0.0, "annotator_busy_seconds": 0.0, "labels_in_flight": 0,
         "annotation_config": json.dumps({"mode": "sync"}),
     }
 

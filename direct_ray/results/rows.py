@@ -34,6 +34,7 @@ class AnnotationTimes:
 
     seconds: float  # wall time to buy the round's labels
     busy: float  # summed labelling time of all annotators
+    in_flight: int = 0  # labels bought but not back when the round ended (not in its model)
 
 
 def curve_row(
@@ -83,6 +84,7 @@ def curve_row(
         "annotation_seconds": float(annotation.seconds),
         "annotator_busy_seconds": float(annotation.busy),
         "annotation_config": json.dumps(config.annotation.to_dict(), sort_keys=True),
+        "labels_in_flight": int(annotation.in_flight),
     }
 
 

@@ -86,6 +86,9 @@ CURVE_SCHEMA = pa.schema(
         ("annotator_busy_seconds", pa.float64()),
         # full annotation configuration as JSON (latency model, speeds, stragglers)
         ("annotation_config", pa.string()),
+        # labels bought (counted in n_labeled) but not back when the round ended, so not in
+        # its model: an asynchronous team that overlaps rounds is still on them (else 0)
+        ("labels_in_flight", pa.int64()),
     ]
 )
 

@@ -55,7 +55,8 @@ class Purchases:
     batches: int = 0
     seconds: float = 0.0
     strategy_state: dict = field(default_factory=dict)  # the strategy's state after this call
-    clock: float = 0.0  # the simulated clock when the last label came back
+    clock: float = 0.0  # simulated time at which the purchase ended (the next round starts)
+    free_at: list[float] = field(default_factory=list)  # when each annotator is free (later than clock: still labelling)
     annotation_seconds: float = 0.0  # simulated wall time of this purchase
     busy_seconds: float = 0.0  # summed labelling time of all annotators in it
 
@@ -106,24 +107,32 @@ class Selector:
         """Serve another trial: the same arguments as the constructor."""
         Selector.__init__(self, *args, **kwargs)  # not the actor's __init__: its process yielded once already
 
-    def buy(self, round_: int, indices: np.ndarray, clock: float = 0.0) -> Purchases:
+    def buy(self, round_: int, indices: np.ndarray, clock: float = 0.0, free_at=None, overlap: bool = False) -> Purchases:
         """Have the team label a fixed list (the initial random batch), b_parallel at a time.
 
-        ``clock``: simulated seconds since the trial began when the purchase starts.
+        ``clock``: simulated seconds since the trial began when the purchase starts;
+        ``free_at``: when each annotator is free (None: all at ``clock``); ``overlap``: the
+        purchase may end with labels in flight (a next round follows; see
+        :meth:`~direct_ray.annotation.TeamClock.close_round`).
         """
         log = Purchases()
         start = time.perf_counter()
-        annotate = self._annotate(round_, log, clock)
+        annotate = self._annotate(round_, log, clock, free_at)
         if len(indices):
             annotate.queue(indices, self.strategy.effective_b_parallel)
         log.seconds = time.perf_counter() - start
-        return annotate.finish()
+        return annotate.finish(overlap)
 
-    def select(self, round_: int, probs, observed, budget: int, embeddings=None, clock: float = 0.0) -> Purchases:
-        """One round of the strategy; its random choices come from the (seed, round) stream."""
+    def select(self, round_: int, probs, observed, budget: int, embeddings=None, clock: float = 0.0, free_at=None,
+               pending=None, overlap: bool = False) -> Purchases:
+        """One round of the strategy; its random choices come from the (seed, round) stream.
+
+        ``pending``: pool indices bought earlier whose labels are not back at ``clock``; the
+        strategy does not see them. The other arguments are :meth:`buy`'s.
+        """
         log = Purchases()
         start = time.perf_counter()
-        annotate = self._annotate(round_, log, clock)
+        annotate = self._annotate(round_, log, clock, free_at)
         bought = self.strategy.select(
             probs,
             observed,
@@ -131,16 +140,17 @@ class Selector:
             annotate=annotate,
             rng=generator(self.seed, SELECT_STREAM, round_),
             embeddings=embeddings,
+            pending=pending,
         )
         log.seconds = time.perf_counter() - start
         log.strategy_state = self.strategy.get_state()
         if not np.array_equal(bought, log.indices):
             raise RuntimeError("strategy returned indices other than those it sent to the annotators")
-        return annotate.finish()
+        return annotate.finish(overlap)
 
-    def _annotate(self, round_: int, log: Purchases, clock: float) -> "TeamAnnotate":
-        """The annotate object of one call: the team's clock starts at ``clock``, every annotator free."""
-        team_clock = TeamClock(self.annotation, len(self.annotators), self.seed, now=clock)
+    def _annotate(self, round_: int, log: Purchases, clock: float, free_at) -> "TeamAnnotate":
+        """The annotate object of one call: the team's clock starts at ``clock``, annotators free at ``free_at``."""
+        team_clock = TeamClock(self.annotation, len(self.annotators), self.seed, now=clock, free_at=free_at)
         kind = AsyncTeamAnnotate if self.annotation.mode == "async" else TeamAnnotate
         return kind(self, round_, log, team_clock)
 
@@ -180,9 +190,16 @@ class TeamAnnotate:
             )
         return self._label(answers)
 
-    def finish(self) -> Purchases:
-        """The call's purchases, with its simulated annotation time."""
-        self.log.clock = self.clock.now
+    def finish(self, overlap: bool = False) -> Purchases:
+        """The call's purchases, with its simulated annotation time (the round ends here).
+
+        ``overlap``: a next round follows, so an asynchronous team that overlaps rounds
+        (:attr:`~direct_ray.annotation.AnnotationConfig.overlaps_rounds`) ends the round
+        without waiting for its last labels.
+        """
+        overlap = overlap and self.selector.annotation.overlaps_rounds
+        self.log.clock = self.clock.close_round(self.selector.strategy.effective_b_parallel, overlap)
+        self.log.free_at = list(self.clock.free_at)
         self.log.annotation_seconds = self.clock.now - self._start
         self.log.busy_seconds = self.clock.busy
         return self.log

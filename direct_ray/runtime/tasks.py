@@ -51,6 +51,7 @@ def _train_and_score(
     )
     info = {
         "test_pred": result.test_pred,
+        "n_trained": int(len(labeled)),  # labels the model learned from
         "train_seconds": result.train_seconds,
         "score_seconds": result.score_seconds,
         "device": device_name(torch, result.device),

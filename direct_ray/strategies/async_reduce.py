@@ -59,7 +59,8 @@ free: for each class (in the phase-2 class order) the threshold ``j_hat`` is rec
 by then* (the last phase-1 queries may still be in flight: waiting for them would idle the
 team) and the unlabeled positions nearest to it that are not in flight are submitted as
 slots free up.
-The round ends when the last answer is in.
+The strategy takes every answer of its round; the runtime may train the round's model
+before the last ones are back (rounds that overlap, :meth:`~direct_ray.annotation.TeamClock.close_round`).
 """
 
 from __future__ import annotations

@@ -229,6 +229,31 @@ class LabelBuyer:
         return np.concatenate(self._bought)
 
 
+class SubsetAnnotate:
+    """An ``annotate`` for a strategy shown part of the pool: its positions ``i`` are pool indices ``keep[i]``.
+
+    It offers what the wrapped ``annotate`` offers (``queue``, ``submit`` / ``next_answer``).
+    """
+
+    def __init__(self, annotate: AnnotateFn, keep: np.ndarray) -> None:
+        self._annotate, self._keep = annotate, np.asarray(keep, dtype=np.int64)
+        if callable(getattr(annotate, "queue", None)):
+            self.queue = lambda indices, b_parallel: annotate.queue(self._keep[np.asarray(indices, dtype=np.int64)], b_parallel)
+        if callable(getattr(annotate, "submit", None)) and callable(getattr(annotate, "next_answer", None)):
+            self.submit = lambda index: annotate.submit(int(self._keep[index]))
+            self.next_answer = self._next_answer
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return self._annotate(self._keep[np.asarray(indices, dtype=np.int64)])
+
+    def _next_answer(self) -> tuple[int, int]:
+        index, label = self._annotate.next_answer()
+        position = int(np.searchsorted(self._keep, index))
+        if position >= self._keep.size or self._keep[position] != index:
+            raise SelectionError(f"annotate answered for pool index {index}, which the strategy was not shown")
+        return position, label
+
+
 class Strategy(ABC):
     """Base class of every selection strategy (see the module docstring for the contract)."""
 
@@ -271,12 +296,20 @@ class Strategy(ABC):
         rng: np.random.Generator,
         *,
         embeddings: Optional[np.ndarray] = None,
+        pending: Optional[np.ndarray] = None,
     ) -> np.ndarray:
         """Buy ``budget`` labels (fewer only if the pool runs out); return the indices bought, in order.
 
         ``observed`` is not modified. ``annotate`` is called with at most ``b_parallel``
         indices at a time, never with an index that is labeled or was already bought.
+
+        ``pending``: pool indices bought earlier whose labels are not back yet (asynchronous
+        annotators who are still on an earlier round's queries). The strategy is shown the
+        pool without them: they are neither candidates nor labeled, whatever ``observed``
+        holds for them, so no label is used before it comes back.
         """
+        if pending is not None and len(pending):
+            return self._select_without(probs, observed, budget, annotate, rng, embeddings, np.asarray(pending))
         probs, observed = validate_inputs(probs, observed, budget, embeddings)
         if self.needs_embeddings and embeddings is None:
             raise ValueError(f"strategy {self.name!r} needs embeddings=")
@@ -291,6 +324,16 @@ class Strategy(ABC):
         if bought.size != budget:
             raise SelectionError(f"{self.name} bought {bought.size} labels, budget was {budget}")
         return bought
+
+    def _select_without(self, probs, observed, budget, annotate, rng, embeddings, pending: np.ndarray) -> np.ndarray:
+        """:meth:`select` on the pool without the ``pending`` indices; returns pool indices."""
+        n = np.shape(observed)[0]
+        if pending.min() < 0 or pending.max() >= n:
+            raise ValueError(f"pending indices must lie in 0..{n - 1}")
+        keep = np.setdiff1d(np.arange(n), pending)
+        sub = self.select(np.asarray(probs)[keep], np.asarray(observed)[keep], budget, SubsetAnnotate(annotate, keep),
+                          rng, embeddings=None if embeddings is None else np.asarray(embeddings)[keep])
+        return keep[sub]
 
     @abstractmethod
     def _select(

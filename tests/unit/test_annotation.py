@@ -38,6 +38,16 @@ def test_default_is_instant_sync_and_round_trips():
     assert config(mode="async").label == "async" and full.label == "async-lognormal"
 
 
+def test_async_rounds_overlap_unless_told_to_wait():
+    assert config(mode="async").overlaps_rounds and config(mode="async").to_dict() == {"mode": "async", "overlap": True}
+    waiting = config(mode="async", overlap=False, latency=LOGNORMAL)
+    assert not waiting.overlaps_rounds and waiting.label == "async-barrier-lognormal"
+    assert AnnotationConfig.from_dict(waiting.to_dict()) == waiting
+    assert not config(mode="sync").overlaps_rounds and "overlap" not in config(mode="sync").to_dict()
+    with pytest.raises(ValueError, match="overlap is an async setting"):
+        config(mode="sync", overlap=True)
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
@@ -173,6 +183,79 @@ def test_async_list_invariants(size, slots, n, seed):
         assert clock.busy <= slots * clock.now + 1e-6
 
 
+# --- rounds that overlap -------------------------------------------------------------------
+
+
+def overlapping_round() -> TeamClock:
+    """Two annotators at 10 s and 40 s a label, two slots: q0 (a0, 0-10), q1 (a1, 0-40), then q2 (a0, 10-20)."""
+    clock = TeamClock(fixed(10.0, mode="async", speeds=[1, 0.25]), 2, seed=0)
+    clock.submit(0, (1, 0, 0))
+    clock.submit(1, (1, 1, 0))
+    assert clock.next_answer().index == 0
+    clock.submit(2, (1, 2, 0))  # the round's last query, placed at 10 s
+    assert [clock.next_answer().index for _ in range(2)] == [2, 1]
+    return clock
+
+
+def test_a_round_that_overlaps_ends_when_a_slot_is_free_and_nothing_is_left():
+    clock = overlapping_round()
+    # after the last submission (10 s) both slots are busy until q2 is answered at 20 s
+    assert clock.close_round(slots=2, overlap=True) == 20.0
+    assert clock.free_at == [20.0, 40.0]  # annotator 1 is still on q1
+    # the next round: the free annotator starts at once, the next query waits for annotator 1
+    first, second = clock.submit(3, (2, 0, 0)), clock.submit(4, (2, 1, 0))
+    assert (first.annotator, first.started_at, second.annotator, second.started_at) == (0, 20.0, 1, 40.0)
+    assert [clock.next_answer().answered_at for _ in range(2)] == [30.0, 80.0]
+    assert clock.close_round(slots=2, overlap=False) == 80.0
+
+
+def test_a_round_that_waits_ends_with_its_last_label():
+    assert overlapping_round().close_round(slots=2, overlap=False) == 40.0
+    # one slot (a sequential strategy): the round's only query in flight is its last label
+    assert overlapping_round().close_round(slots=1, overlap=True) == 40.0
+    # three slots: one was free at the last submission, so the round ends right then
+    assert overlapping_round().close_round(slots=3, overlap=True) == 10.0
+
+
+def test_a_round_cannot_end_with_its_own_queries_unanswered():
+    clock = TeamClock(fixed(1.0, mode="async"), 2, seed=0)
+    clock.submit(0, (0, 0, 0))
+    with pytest.raises(RuntimeError, match="in flight"):
+        clock.close_round(slots=2, overlap=True)
+
+
+def test_free_at_must_match_the_team():
+    with pytest.raises(ValueError, match="free_at has 1 entries for a team of 2"):
+        TeamClock(fixed(1.0, mode="async"), 2, seed=0, free_at=[3.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 6), slots=st.integers(1, 6), sizes=st.lists(st.integers(1, 30), min_size=1, max_size=5),
+       seed=st.integers(0, 1000))
+def test_overlapping_rounds_invariants(size, slots, sizes, seed):
+    """Over several rounds: a round ends no earlier than its last submission and no later than its
+    last label, leaves fewer than ``slots`` of its labels out, an annotator does one query at a
+    time across rounds, and the trial ends when every label is in."""
+    slots = min(slots, size)
+    for overlap in (True, False):
+        clock = TeamClock(config(mode="async", latency=LOGNORMAL, speeds=[1, 2, 0.5]), size, seed)
+        answers, key = [], 0
+        for round_, n in enumerate(sizes):
+            start = clock.now
+            mine = clock.schedule_list(list(range(key, key + n)), [(round_, b, 0) for b in range(n)], slots)
+            key += n
+            answers += mine
+            end = clock.close_round(slots, overlap and round_ < len(sizes) - 1)
+            assert start <= end <= max(a.answered_at for a in answers) + 1e-9
+            assert sum(a.answered_at > end for a in mine) <= (slots - 1 if overlap else 0)
+            assert all(a.started_at >= start - 1e-9 for a in mine)
+        assert math.isclose(clock.now, max(a.answered_at for a in answers))  # the last round waits for every label
+        for who in range(size):
+            spans = sorted((a.started_at, a.answered_at) for a in answers if a.annotator == who)
+            assert all(prev[1] <= nxt[0] + 1e-9 for prev, nxt in zip(spans, spans[1:]))
+        assert clock.busy <= size * clock.now + 1e-6
+
+
 # --- the annotate object -------------------------------------------------------------------
 
 
@@ -231,3 +314,27 @@ def test_async_batch_and_direct_keep_the_team_busier_than_sync(name):
             busy, wall = busy + team.clock.busy, wall + team.clock.now
         utilisation[mode] = busy / (10 * wall)
     assert utilisation["sync"] < 0.5 < 0.83 <= utilisation["async"] <= 1.0
+
+
+def test_an_asynchronous_round_never_touches_labels_still_out():
+    """DIRECT's asynchronous round with pending labels buys through the team in pool indices,
+    exactly what it buys on the pool without them."""
+    rng = np.random.default_rng(3)
+    n = 600
+    truth = (rng.random(n) > 0.15).astype(np.int64)
+    logits = rng.normal(size=(n, 2)) + 1.5 * np.eye(2)[truth]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    observed = np.full(n, -1)
+    observed[:40] = truth[:40]
+    pending = np.arange(20, 40)  # bought last round, still out
+    keep = np.setdiff1d(np.arange(n), pending)
+    runs = []
+    for shown, labels_of, hidden in ((observed, truth, pending), (observed[keep], truth[keep], None)):
+        team = SimulatedTeam(TeamClock(config(mode="async", latency=LOGNORMAL), 5, seed=2), truth_labels(labels_of), 1)
+        bought = make_strategy("direct", b_parallel=5).select(probs if hidden is not None else probs[keep], shown, 60,
+                                                             team, np.random.default_rng(0), pending=hidden)
+        assert np.array_equal(bought, team.log.indices)
+        runs.append((bought, team.log.answered_at))
+    (bought, times), (sub, sub_times) = runs
+    assert np.intersect1d(bought, np.arange(40)).size == 0
+    assert np.array_equal(bought, keep[sub]) and times == sub_times

@@ -59,6 +59,7 @@ def curve_rows(
             "noise_config": json.dumps({"model": noise_model, "rate": noise_rate}), "device": "cpu",
             "annotation_mode": annotation_mode, "annotation_seconds": float(annotation_seconds[r]),
             "annotator_busy_seconds": float(busy_seconds[r]), "annotation_config": json.dumps({"mode": annotation_mode}),
+            "labels_in_flight": 0,
         })
     return rows
 

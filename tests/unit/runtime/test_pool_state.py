@@ -72,3 +72,12 @@ def test_fingerprint_tells_states_apart():
     assert a.fingerprint() != b.fingerprint()
     b.record(0, [1], [0], [0], [1])  # same label, another annotator
     assert a.fingerprint() != b.fingerprint()
+
+
+def test_the_training_set_holds_only_labels_back_by_the_clock():
+    state = PoolState.empty(10, 2)
+    state.record(0, [4, 1, 7], [1, 0, 1], [1, 0, 1], [0, 1, 2], answered_at=[3.0, 5.0, 9.0])
+    indices, labels = state.training_set(5.0)
+    assert indices.tolist() == [4, 1] and labels.tolist() == [1, 0]  # answered at the clock counts
+    assert state.pending(5.0).tolist() == [7] and state.pending(9.0).size == 0
+    assert state.training_set()[0].tolist() == [4, 1, 7]  # no clock: every label

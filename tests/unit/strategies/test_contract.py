@@ -161,6 +161,40 @@ def test_a_queueing_annotate_changes_nothing_bought(name, n, k, b_parallel, budg
     assert [c.tolist() for c in calls] == [c.tolist() for c in queued_calls]
 
 
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_pending_labels_are_neither_bought_nor_seen(name):
+    """``pending`` (labels bought earlier, not back yet): the strategy selects exactly as on the
+    pool without them, whatever ``observed`` holds for them, and never buys one."""
+    pool = make_pool(11, 150, 3, 20)
+    rng = np.random.default_rng(4)
+    pending = np.sort(rng.choice(150, 25, replace=False))
+    pool.observed[pending] = pool.truth[pending]  # bought; the labels are recorded but not back
+    keep = np.setdiff1d(np.arange(150), pending)
+    strategy = make_strategy(name, b_parallel=4)
+    embeddings = pool.embeddings if strategy.needs_embeddings else None
+    oracle = Oracle(pool.truth, strategy.effective_b_parallel)
+    bought = strategy.select(pool.probs, pool.observed, 30, oracle, np.random.default_rng(1), embeddings=embeddings,
+                             pending=pending)
+    assert np.intersect1d(bought, pending).size == 0 and np.all(pool.observed[bought] == -1)
+    assert np.array_equal(np.concatenate(oracle.calls), bought)  # pool indices reach the annotators
+    sub = make_strategy(name, b_parallel=4).select(
+        pool.probs[keep], pool.observed[keep], 30, Oracle(pool.truth[keep], strategy.effective_b_parallel),
+        np.random.default_rng(1), embeddings=None if embeddings is None else embeddings[keep])
+    assert np.array_equal(bought, keep[sub])
+    other = pool.observed.copy()
+    other[pending] = (other[pending] + 1) % 3  # what the pending labels will say cannot matter yet
+    again = make_strategy(name, b_parallel=4).select(pool.probs, other, 30, Oracle(pool.truth, strategy.effective_b_parallel),
+                                                    np.random.default_rng(1), embeddings=embeddings, pending=pending)
+    assert np.array_equal(bought, again)
+
+
+def test_pending_must_be_pool_indices():
+    pool = make_pool(1, 20, 2, 5)
+    with pytest.raises(ValueError, match="pending indices must lie in 0..19"):
+        make_strategy("random", b_parallel=2).select(pool.probs, pool.observed, 3, Oracle(pool.truth, 2),
+                                                     np.random.default_rng(0), pending=np.array([20]))
+
+
 def test_batch_strategies_and_directs_phase_two_queue_their_lists():
     pool = make_pool(11, 200, 2, 10)
     for name, expected in [("random", 1), ("confidence", 1), ("direct", 2), ("galaxy", 0)]:
