@@ -70,17 +70,17 @@ class Method:
 def annotation_label(config: str | None) -> str:
     """A short name for an ``annotation_config`` JSON value ("" for instant synchronous annotation).
 
-    ``async lognormal(30 s, sigma 1) speeds 1/1/2/0.5/1``: the mode (with ``(rounds wait)``
-    for asynchronous rounds that do not overlap), the latency model and its parameters, then
-    speeds and stragglers when set.
+    ``async overlap 2 lognormal(30 s, sigma 1) speeds 1/1/2/0.5/1``: the mode (and the
+    rounds' overlap when asynchronous), the latency model and its parameters, then speeds and
+    stragglers when set.
     """
     data = json.loads(config) if config else {}
     latency = data.get("latency")
     if not latency and data.get("mode", "sync") == "sync":
         return ""
     parts = [data.get("mode", "sync")]
-    if data.get("overlap") is False:
-        parts.append("(rounds wait)")
+    if "overlap" in data:
+        parts.append(f"overlap {data['overlap']}")
     if latency:
         params = (f"{latency['seconds']:g} s" if latency["model"] == "fixed"
                   else f"{latency['median']:g} s, sigma {latency['sigma']:g}")

@@ -27,10 +27,10 @@ Two modes (:class:`AnnotationConfig` ``mode``):
     ``annotation``).
 ``async``
     whenever an annotator is free it gets the next query at once, also across rounds: a
-    round ends as soon as an annotator is free and the round has nothing left to place
-    (:meth:`TeamClock.close_round`); labels still out join a later round's model, and
-    ``overlap: false`` makes each round wait for its last label instead. Answers come back
-    in the order of their simulated finish times. A strategy that offers adaptive asynchronous
+    round with nothing left to place ends once at most ``overlap`` of its labels are still
+    out (:meth:`TeamClock.close_round`), and the annotators who are free start on the next
+    round; labels still out join a later round's model. ``overlap: 0`` makes each round
+    wait for its last label. Answers come back in the order of their simulated finish times. A strategy that offers adaptive asynchronous
     buying (DIRECT, :mod:`direct_ray.strategies.async_reduce`) places each new query as soon
     as a slot frees up; a fixed list (a batch strategy's choice, DIRECT's phase 2) is pulled
     from by whichever annotator is free first; a sequential strategy (GALAXY) still waits for
@@ -53,12 +53,16 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from direct_ray.seeding import LATENCY_STREAM
-from direct_ray.validated import Frozen, Number, parse
+from direct_ray.validated import Frozen, Int, Number, parse
 
 ANNOTATION_MODES = ("sync", "async")
 LATENCY_MODELS = ("fixed", "lognormal")
 
 QueryKey = tuple[int, ...]
+
+# How many of a round's labels an asynchronous team leaves out when the next round starts,
+# unless a study says otherwise (chosen by measured label cost and utilisation: docs/async.md).
+DEFAULT_OVERLAP = 2
 
 
 class LatencyConfig(Frozen):
@@ -106,16 +110,16 @@ class AnnotationConfig(Frozen):
         None, description="per-annotator speed factors (2 = twice as fast); annotator a uses speeds[a % len(speeds)]"
     )
     straggler: Optional[StragglerConfig] = Field(None, description="occasional slow labels: {probability, factor}")
-    overlap: Optional[bool] = Field(
-        None, description="async only (default true): annotators start on the next round as soon as one is free and "
-        "the round has nothing left to place; false: the next round waits for the round's last label"
+    overlap: Optional[Int(0)] = Field(
+        None, description=f"async only (default {DEFAULT_OVERLAP}): how many of a round's labels may still be out when "
+        "the next round starts (capped at b_parallel - 1); 0: each round waits for its last label"
     )
 
     @model_validator(mode="before")
     @classmethod
     def _async_overlaps_by_default(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("mode") == "async" and data.get("overlap") is None:
-            return {**data, "overlap": True}
+            return {**data, "overlap": DEFAULT_OVERLAP}
         return data
 
     @model_validator(mode="after")
@@ -127,9 +131,9 @@ class AnnotationConfig(Frozen):
         return self
 
     @property
-    def overlaps_rounds(self) -> bool:
-        """True when a round may end with labels still in flight (async, ``overlap`` not false)."""
-        return self.mode == "async" and bool(self.overlap)
+    def round_overlap(self) -> int:
+        """How many of a round's labels may still be out when the next round starts (0 in sync mode)."""
+        return self.overlap or 0
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "annotation") -> "AnnotationConfig":
@@ -157,7 +161,7 @@ class AnnotationConfig(Frozen):
     @property
     def label(self) -> str:
         """A short name for tables and trial ids: ``sync``, ``async``, ``sync-lognormal``, ..."""
-        mode = "async-barrier" if self.mode == "async" and not self.overlaps_rounds else self.mode
+        mode = self.mode if self.overlap in (None, DEFAULT_OVERLAP) else f"{self.mode}-overlap{self.overlap}"
         return mode if self.latency is None else f"{mode}-{self.latency.model}"
 
     def latency_of(self, seed: int, annotator: int, key: QueryKey) -> float:
@@ -281,24 +285,24 @@ class TeamClock:
         self._round_finishes.append(answer.answered_at)
         return answer
 
-    def close_round(self, slots: int, overlap: bool) -> float:
+    def close_round(self, slots: int, overlap: int) -> float:
         """End the round (every answer taken) and return its end time; ``now`` moves there.
 
-        Without ``overlap`` the round ends when every label is in (also those of earlier
-        rounds still out). With it the round ends as soon as the strategy could place
-        another query but has none left: at its
-        last submission if fewer than ``slots`` queries were then in flight, else when
-        enough of those are answered that one of its ``slots`` is free. The answers still out
-        then come back during the next round (their annotators' ``free_at`` stays in the
-        future); the model of this round is trained without them.
+        The round has nothing left to place after its last submission; it ends at the first
+        moment from then on when at most ``min(overlap, slots - 1)`` of its labels are still
+        out (so one of the strategy's ``slots`` is free, and no more labels than that are
+        missing from the round's model). With ``overlap`` 0 it ends when every label is in,
+        also those of earlier rounds still out. Labels still out when it ends come back
+        during the next round (their annotators' ``free_at`` stays in the future).
         """
         if self._in_flight:
             raise RuntimeError("a round cannot end while its own queries are in flight")
-        if not overlap:
+        lag = min(overlap, slots - 1)
+        if lag <= 0:
             self.now = max(self.now, *self.free_at)
         elif self._last_submit is not None:
             out = sorted(t for t in self._round_finishes if t > self._last_submit)
-            self.now = self._last_submit if len(out) < slots else out[len(out) - slots]
+            self.now = self._last_submit if len(out) <= lag else out[len(out) - lag - 1]
         self._last_submit, self._round_finishes = None, []
         return self.now
 

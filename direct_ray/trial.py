@@ -19,10 +19,10 @@ an uninterrupted run (timings aside).
 
 The annotators' simulated clock (:mod:`direct_ray.annotation`) runs across rounds: each
 purchase starts where the previous one ended (training takes no simulated time), and the
-checkpoint keeps it, so a resumed trial continues the clock. An asynchronous team that
-overlaps rounds ends a purchase (other than the last) as soon as an annotator is free and
-nothing is left to place; the labels still out then are missing from that round's model
-and hidden from the next selection, and join the first model trained after they come back.
+checkpoint keeps it, so a resumed trial continues the clock. An asynchronous team ends a
+purchase (other than the last) with up to ``annotation.overlap`` labels still out; those
+are missing from that round's model and hidden from the next selection, and join the first
+model trained after they come back.
 
 Use :func:`run_trial` directly (no Tune) or through :func:`direct_ray.sweep.run_sweep`.
 """
@@ -145,7 +145,8 @@ class _Rounds:
         cfg, state = self.config, self.state
         if state.next_round == 0 and state.pool.n_labeled == 0:
             initial = generator(cfg.seed, INITIAL_STREAM).choice(self.dataset.pool_size, size=cfg.initial_size, replace=False)
-            purchase = self.team.buy(0, initial, state.annotation_clock, state.annotator_free_at, overlap=cfg.rounds > 0)
+            purchase = self.team.buy(0, initial, state.annotation_clock, state.annotator_free_at,
+                                     more_rounds=cfg.rounds > 0)
             self.team.record(0, purchase, state.pool)
             state.pending_select_seconds = purchase.seconds
             self._clock(purchase)
@@ -180,7 +181,7 @@ class _Rounds:
         last = round_ == cfg.rounds
         purchase_ref = None if last else self.team.select(
             round_ + 1, probs, pool.observed, cfg.b_train, embeddings, state.annotation_clock, state.annotator_free_at,
-            pool.pending(state.annotation_clock), overlap=round_ + 1 < cfg.rounds)
+            pool.pending(state.annotation_clock), more_rounds=round_ + 1 < cfg.rounds)
         info = ray.get(info_ref)
         faults.trial_round(cfg.trial_id, round_)
         now = time.perf_counter()

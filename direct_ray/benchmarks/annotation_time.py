@@ -9,25 +9,32 @@ time (:mod:`direct_ray.annotation`; median ``--median`` seconds, ``--sigma``). T
 is not simulated: the clock counts only the annotators' time.
 
 For each dataset it runs DIRECT with synchronous batches, DIRECT with asynchronous
-annotators and GALAXY (one query at a time), over the same seeds, and prints
+annotators (the default ``overlap``, and each of ``--overlaps``; 0: rounds that wait for
+their last label) and GALAXY (one query at a time), over
+the same seeds, as the runtime runs a trial (a round's model trains on the labels back by
+the round's end; labels still out are hidden from the next selection), and prints
 
 * the team's utilisation, ``busy / (B_parallel x wall)``: the summed labelling time over the
   time the whole team was paid for. ``1 / utilisation`` is the annotation wall time over
   the ideal (total work shared perfectly by the team);
-* the labels each needs to reach the balanced accuracies that synchronous DIRECT reaches at
-  a quarter, half and three quarters of its budget (interpolated between rounds; per seed,
-  mean and standard deviation, and on the seed-averaged curves);
+* the labels each needs (labels paid for, in flight or not) to reach the balanced
+  accuracies that synchronous DIRECT reaches at a quarter, half and three quarters of its
+  budget (interpolated between rounds; on the seed-averaged curves, per seed as mean and
+  standard deviation, and paired by seed: the ratio of means to synchronous DIRECT with the
+  standard error of the paired difference);
 * the targets: asynchronous utilisation >= 0.83 (wall <= 1.2 x ideal) and at most 5 % more
   labels than synchronous DIRECT to the same balanced accuracy;
-* utilisation against the round size: one round bought with the first model, ``B_train`` from
-  2 to 80 labels per annotator, pooled over 20 clock seeds. A round ends when its last label
-  is in (the next model needs it), so each round ends with the team waiting for its
-  slowest labels; with heavy-tailed latencies that wait is a few median latencies, and
-  utilisation depends on how many labels each annotator has per round.
+* utilisation against the round size: four rounds selected with the first model (only the
+  clock is measured), ``B_train`` from 2 to 80 labels per annotator, pooled over 20 clock
+  seeds. A round that waits for its last label leaves the team waiting for its slowest
+  labels; with heavy-tailed latencies that wait is a few median latencies, so utilisation
+  then depends on how many labels each annotator has per round. Overlapping rounds remove
+  the wait but the last round's.
 
-Datasets: the embedded digits (K = 2) and a synthetic 20,000-example features pool
-(scikit-learn's ``make_classification``, K = 3 with about 90 % in the last class), written to
-a temporary ``.npz`` and read through :func:`direct_ray.data.load_dataset`.
+Datasets: the embedded digits (K = 2 unless ``--digits-classes``) and a synthetic
+20,000-example features pool (scikit-learn's ``make_classification``, K = 3 with about 90 %
+in the last class), written to a temporary ``.npz`` and read through
+:func:`direct_ray.data.load_dataset`.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
+from direct_ray.annotation import DEFAULT_OVERLAP, AnnotationConfig, SimulatedTeam, TeamClock
 from direct_ray.data import Dataset, DatasetSpec, load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.noise import NoiseConfig, NoiseModel
@@ -67,24 +74,25 @@ class Budget:
 
 @dataclass(frozen=True)
 class Arm:
-    """One compared setting: a strategy and an annotation mode (``overlap``: async rounds overlap)."""
+    """One compared setting: a strategy, an annotation mode and (async) the rounds' ``overlap``."""
 
     label: str
     strategy: str
     mode: str
-    overlap: Optional[bool] = None
+    overlap: Optional[int] = None  # None: the default
 
     def annotation(self, latency: dict) -> AnnotationConfig:
         extra = {} if self.overlap is None else {"overlap": self.overlap}
         return AnnotationConfig.from_dict({"mode": self.mode, "latency": latency, **extra})
 
 
-ARMS = (
-    Arm("DIRECT sync", "direct", "sync"),
-    Arm("DIRECT async", "direct", "async"),
-    Arm("DIRECT async, rounds wait", "direct", "async", overlap=False),
-    Arm("GALAXY", "galaxy", "sync"),
-)
+SYNC, ASYNC = "DIRECT sync", "DIRECT async"
+
+
+def arms(overlaps: Sequence[int] = ()) -> tuple[Arm, ...]:
+    """Synchronous DIRECT, asynchronous DIRECT (the default overlap, then each of ``overlaps``), GALAXY."""
+    extra = [Arm(f"{ASYNC}, overlap {o}", "direct", "async", overlap=o) for o in overlaps if o != DEFAULT_OVERLAP]
+    return (Arm(SYNC, "direct", "sync"), Arm(ASYNC, "direct", "async"), *extra, Arm("GALAXY", "galaxy", "sync"))
 
 
 @dataclass
@@ -139,14 +147,14 @@ class Pool:
         self.answered_at = np.full(n, np.nan)
         self._logged = 0
 
-    def take(self, team: SimulatedTeam, slots: int, overlap: bool) -> None:
+    def take(self, team: SimulatedTeam, slots: int, more_rounds: bool) -> None:
         """Record the team's new answers and end the round (see :meth:`TeamClock.close_round`)."""
         log = team.log
         new = slice(self._logged, len(log.indices))
         self.observed[log.indices[new]] = log.labels[new]
         self.answered_at[log.indices[new]] = log.answered_at[new]
         self._logged = len(log.indices)
-        team.clock.close_round(slots, overlap and team.clock.config.overlaps_rounds)
+        team.clock.close_round(slots, team.clock.config.round_overlap if more_rounds else 0)
 
     def ready(self, clock: float) -> np.ndarray:
         """Indices whose labels are back by ``clock`` (what the round's model trains on)."""
@@ -166,7 +174,7 @@ def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency:
     slots = strategy.effective_b_parallel
     pool = Pool(data.y_train.size)
     team.queue(generator(seed, INITIAL_STREAM).choice(pool.observed.size, size=budget.initial, replace=False), slots)
-    pool.take(team, slots, overlap=budget.rounds > 0)
+    pool.take(team, slots, more_rounds=budget.rounds > 0)
     labels, accuracy = [], []
     for round_ in range(budget.rounds + 1):
         ready = pool.ready(clock.now)
@@ -179,12 +187,12 @@ def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency:
         team.start_round(round_ + 1)
         strategy.select(fit.probs, pool.observed, budget.b_train, team, generator(seed, SELECT_STREAM, round_ + 1),
                         pending=pool.pending(clock.now))
-        pool.take(team, slots, overlap=round_ + 1 < budget.rounds)
+        pool.take(team, slots, more_rounds=round_ + 1 < budget.rounds)
     return Trial(np.array(labels), np.array(accuracy), clock.busy, clock.now, b_parallel)
 
 
 def utilisation_by_round_size(data: Dataset, budget: Budget, b_parallel: int, latency: dict, model: ModelConfig,
-                              out, clock_seeds: int = 20, rounds: int = 4) -> None:
+                              settings: Sequence[Arm], out, clock_seeds: int = 20, rounds: int = 4) -> None:
     """Utilisation of ``rounds`` rounds for several round sizes, pooled over clock seeds.
 
     Only the clock is measured: every round selects with the first model (no retraining),
@@ -199,7 +207,7 @@ def utilisation_by_round_size(data: Dataset, budget: Budget, b_parallel: int, la
           f"B_train / B_parallel, B_train in brackets; {clock_seeds} clock seeds pooled):\n", file=out)
     print("| setting | " + " | ".join(f"{s} ({s * b_parallel})" for s in sizes) + " |", file=out)
     print("|" + " --- |" * (len(sizes) + 1), file=out)
-    for arm in ARMS:
+    for arm in settings:
         cells = []
         for size in sizes:
             busy = wall = 0.0
@@ -214,7 +222,7 @@ def utilisation_by_round_size(data: Dataset, budget: Budget, b_parallel: int, la
                     team.start_round(round_)
                     strategy.select(fit.probs, pool.observed, size * b_parallel, team,
                                     generator(seed, SELECT_STREAM, round_), pending=pool.pending(clock.now))
-                    pool.take(team, strategy.effective_b_parallel, overlap=round_ < rounds)
+                    pool.take(team, strategy.effective_b_parallel, more_rounds=round_ < rounds)
                 busy, wall = busy + clock.busy, wall + b_parallel * clock.now
             cells.append(f"{busy / wall:.2f}")
         print(f"| {arm.label} | " + " | ".join(cells) + " |", file=out)
@@ -241,7 +249,7 @@ def mean_sd(values: Sequence[float]) -> str:
 
 
 def report(name: str, trials: dict[str, list[Trial]], budget: Budget, b_parallel: int, out) -> dict[str, float]:
-    """Print one dataset's tables; return the two headline figures (async utilisation, label ratio)."""
+    """Print one dataset's tables; return the headline figures (async utilisation, label ratios)."""
     print(f"\n## {name}: B_parallel {b_parallel}, {budget.initial} initial + {budget.rounds} x {budget.b_train} labels, "
           f"{len(next(iter(trials.values())))} seeds\n", file=out)
     print("| setting | utilisation (per seed) | utilisation (pooled) | wall / ideal | annotation wall (h) | final balanced accuracy |", file=out)
@@ -251,17 +259,18 @@ def report(name: str, trials: dict[str, list[Trial]], budget: Budget, b_parallel
         pooled[label] = sum(t.busy for t in runs) / sum(t.b_parallel * t.wall for t in runs)
         print(f"| {label} | {mean_sd([t.utilisation for t in runs])} | {pooled[label]:.3f} | {1 / pooled[label]:.2f} | "
               f"{mean_sd([t.wall / 3600 for t in runs])} | {mean_sd([t.accuracy[-1] for t in runs])} |", file=out)
-    sync = trials["DIRECT sync"]
+    sync = trials[SYNC]
     labels = sync[0].labels
     mean_curves = {label: np.mean([t.accuracy for t in runs], axis=0) for label, runs in trials.items()}
-    targets = [float(np.interp(labels[0] + f * (labels[-1] - labels[0]), labels, mean_curves["DIRECT sync"]))
+    targets = [float(np.interp(labels[0] + f * (labels[-1] - labels[0]), labels, mean_curves[SYNC]))
                for f in TARGET_FRACTIONS]
+    asyncs = [label for label in trials if label.startswith(ASYNC)]
     print("\nLabels to reach the balanced accuracy synchronous DIRECT reaches at a quarter, half and three quarters "
-          "of its budget (seed-averaged curves; per seed: mean ± sd):\n", file=out)
+          "of its budget (seed-averaged curves; per seed: mean ± sd; ratios on the averaged curves):\n", file=out)
     print("| target | " + " | ".join(f"{label} (averaged curve) | {label} (per seed)" for label in trials)
-          + " | async / sync | async, rounds wait / sync |", file=out)
-    print("|" + " --- |" * (2 * len(trials) + 3), file=out)
-    ratios = []
+          + "".join(f" | {label} / sync" for label in asyncs) + " |", file=out)
+    print("|" + " --- |" * (2 * len(trials) + len(asyncs) + 1), file=out)
+    ratios: dict[str, list[float]] = {label: [] for label in asyncs}
     for target in targets:
         cells = []
         needed = {}
@@ -269,19 +278,55 @@ def report(name: str, trials: dict[str, list[Trial]], budget: Budget, b_parallel
             needed[label] = labels_to_reach(labels, mean_curves[label], target)
             cells.append(f"{needed[label]:.0f}" if not np.isnan(needed[label]) else "not reached")
             cells.append(mean_sd([labels_to_reach(t.labels, t.accuracy, target) for t in runs]))
-        ratio = needed["DIRECT async"] / needed["DIRECT sync"]
-        ratios.append(ratio)
-        waiting = needed["DIRECT async, rounds wait"] / needed["DIRECT sync"]
-        print(f"| {target:.4f} | " + " | ".join(cells) + f" | {ratio:.3f} | {waiting:.3f} |", file=out)
-    headline = {"utilisation": pooled["DIRECT async"], "label_ratio": float(np.mean(ratios))}
+        for label in asyncs:
+            ratios[label].append(needed[label] / needed[SYNC])
+        print(f"| {target:.4f} | " + " | ".join(cells) + "".join(f" | {ratios[label][-1]:.3f}" for label in asyncs)
+              + " |", file=out)
+    print("\nThe same, paired by seed (mean labels to the target over synchronous DIRECT's, on the seeds where "
+          "both reach it, ± the standard error of the paired difference):\n", file=out)
+    print("| target | " + " | ".join(f"{label} / sync" for label in asyncs) + " |", file=out)
+    print("|" + " --- |" * (len(asyncs) + 1), file=out)
+    paired: dict[str, list[float]] = {label: [] for label in asyncs}
+    for target in targets:
+        cells = []
+        for label in asyncs:
+            mean, se, n = paired_ratio(trials[label], sync, target)
+            paired[label].append(mean)
+            cells.append(f"{mean:.3f} ± {se:.3f} ({n} seeds)")
+        print(f"| {target:.4f} | " + " | ".join(cells) + " |", file=out)
+    print("\n| setting | utilisation | labels / sync, averaged curves | labels / sync, paired by seed |", file=out)
+    print("| --- | --- | --- | --- |", file=out)
+    for label in asyncs:
+        print(f"| {label} | {pooled[label]:.3f} | {np.mean(ratios[label]):.3f} | {np.nanmean(paired[label]):.3f} |",
+              file=out)
+    headline = {"utilisation": pooled[ASYNC], "label_ratio": float(np.mean(ratios[ASYNC])),
+                "paired_label_ratio": float(np.nanmean(paired[ASYNC]))}
     util_ok = headline["utilisation"] >= UTILISATION_TARGET
     label_ok = headline["label_ratio"] <= LABEL_COST_TARGET
     print(f"\nasync utilisation {headline['utilisation']:.3f} (target >= {UTILISATION_TARGET}): "
-          f"{'met' if util_ok else 'MISSED'}; async with rounds that wait {pooled['DIRECT async, rounds wait']:.3f}, "
-          f"sync {pooled['DIRECT sync']:.3f}, GALAXY {pooled['GALAXY']:.3f}", file=out)
-    print(f"async labels / sync labels to the same accuracy {headline['label_ratio']:.3f} "
-          f"(mean over the targets; target <= {LABEL_COST_TARGET}): {'met' if label_ok else 'MISSED'}", file=out)
+          f"{'met' if util_ok else 'MISSED'}; sync {pooled[SYNC]:.3f}, GALAXY {pooled['GALAXY']:.3f}", file=out)
+    print(f"async labels / sync labels to the same accuracy {headline['label_ratio']:.3f} on the averaged curves, "
+          f"{headline['paired_label_ratio']:.3f} paired by seed (mean over the targets; target <= {LABEL_COST_TARGET}): "
+          f"{'met' if label_ok else 'MISSED'} on the averaged curves", file=out)
     return headline
+
+
+def paired_ratio(runs: Sequence[Trial], baseline: Sequence[Trial], target: float) -> tuple[float, float, int]:
+    """Labels-to-``target`` of ``runs`` over ``baseline`` (same seed order), paired by seed.
+
+    The ratio of the two means over the seeds where both reach the target, with the standard
+    error of the mean paired difference over the baseline mean (a mean of per-seed ratios
+    would be biased upwards by noisy denominators). Returns (ratio, standard error, seeds).
+    """
+    pairs = [(labels_to_reach(t.labels, t.accuracy, target), labels_to_reach(b.labels, b.accuracy, target))
+             for t, b in zip(runs, baseline)]
+    pairs = [(x, y) for x, y in pairs if np.isfinite(x) and np.isfinite(y)]
+    if not pairs:
+        return float("nan"), float("nan"), 0
+    base = statistics.fmean(y for _, y in pairs)
+    differences = [x - y for x, y in pairs]
+    se = statistics.stdev(differences) / len(pairs) ** 0.5 / base if len(pairs) > 1 else float("nan")
+    return 1.0 + statistics.fmean(differences) / base, se, len(pairs)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -299,6 +344,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--persistent", action="store_true",
                         help="noise keyed by the example, not the annotator: both modes then see the same wrong labels")
     parser.add_argument("--features-size", type=int, default=20_000, help="pool size of the features dataset")
+    parser.add_argument("--digits-classes", type=int, default=2, help="K of the digits dataset (default 2)")
+    parser.add_argument("--overlaps", default="0",
+                        help=f"comma-separated overlap settings compared with the default ({DEFAULT_OVERLAP}); default 0")
     args = parser.parse_args(argv)
     import torch
 
@@ -307,13 +355,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     latency = {"model": "lognormal", "median": args.median, "sigma": args.sigma}
     noise = NoiseConfig(model="uniform", rate=args.noise, persistent=args.persistent) if args.noise else NoiseConfig()
     model = ModelConfig(kind="mlp")
+    settings = arms([int(o) for o in args.overlaps.split(",") if o.strip()])
     budgets = {"digits": Budget(20, 100, 4 if args.quick else 8), "features": Budget(100, 400, 4 if args.quick else 10)}
     print(f"# Annotation time (lognormal median {args.median:g} s, sigma {args.sigma:g}; noise {args.noise:g}"
-          f"{', persistent' if args.persistent and args.noise else ''})")
+          f"{', persistent' if args.persistent and args.noise else ''}; DIRECT async: overlap {DEFAULT_OVERLAP})")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             if name == "digits":
-                spec = DatasetSpec(kind="digits", num_classes=2)
+                spec = DatasetSpec(kind="digits", num_classes=args.digits_classes)
             elif name == "features":
                 spec = features_pool(Path(tmp) / "pool.npz", args.features_size)
             else:
@@ -321,10 +370,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             data = load_dataset(spec)
             start = time.perf_counter()
             trials = {arm.label: [run_trial(data, arm, budgets[name], args.b_parallel, latency, noise, seed, model)
-                                  for seed in seeds] for arm in ARMS}
+                                  for seed in seeds] for arm in settings}
             report(f"{name} ({data.y_train.size} pool examples, K = {data.num_classes})", trials, budgets[name],
                    args.b_parallel, sys.stdout)
-            utilisation_by_round_size(data, budgets[name], args.b_parallel, latency, model, sys.stdout,
+            utilisation_by_round_size(data, budgets[name], args.b_parallel, latency, model, settings, sys.stdout,
                                       5 if args.quick else 20)
             print(f"\n({time.perf_counter() - start:.0f} s)")
     return 0

@@ -107,12 +107,12 @@ class Selector:
         """Serve another trial: the same arguments as the constructor."""
         Selector.__init__(self, *args, **kwargs)  # not the actor's __init__: its process yielded once already
 
-    def buy(self, round_: int, indices: np.ndarray, clock: float = 0.0, free_at=None, overlap: bool = False) -> Purchases:
+    def buy(self, round_: int, indices: np.ndarray, clock: float = 0.0, free_at=None, more_rounds: bool = False) -> Purchases:
         """Have the team label a fixed list (the initial random batch), b_parallel at a time.
 
         ``clock``: simulated seconds since the trial began when the purchase starts;
-        ``free_at``: when each annotator is free (None: all at ``clock``); ``overlap``: the
-        purchase may end with labels in flight (a next round follows; see
+        ``free_at``: when each annotator is free (None: all at ``clock``); ``more_rounds``: a
+        next round follows, so the purchase may end with labels in flight (see
         :meth:`~direct_ray.annotation.TeamClock.close_round`).
         """
         log = Purchases()
@@ -121,10 +121,10 @@ class Selector:
         if len(indices):
             annotate.queue(indices, self.strategy.effective_b_parallel)
         log.seconds = time.perf_counter() - start
-        return annotate.finish(overlap)
+        return annotate.finish(more_rounds)
 
     def select(self, round_: int, probs, observed, budget: int, embeddings=None, clock: float = 0.0, free_at=None,
-               pending=None, overlap: bool = False) -> Purchases:
+               pending=None, more_rounds: bool = False) -> Purchases:
         """One round of the strategy; its random choices come from the (seed, round) stream.
 
         ``pending``: pool indices bought earlier whose labels are not back at ``clock``; the
@@ -146,7 +146,7 @@ class Selector:
         log.strategy_state = self.strategy.get_state()
         if not np.array_equal(bought, log.indices):
             raise RuntimeError("strategy returned indices other than those it sent to the annotators")
-        return annotate.finish(overlap)
+        return annotate.finish(more_rounds)
 
     def _annotate(self, round_: int, log: Purchases, clock: float, free_at) -> "TeamAnnotate":
         """The annotate object of one call: the team's clock starts at ``clock``, annotators free at ``free_at``."""
@@ -190,14 +190,13 @@ class TeamAnnotate:
             )
         return self._label(answers)
 
-    def finish(self, overlap: bool = False) -> Purchases:
+    def finish(self, more_rounds: bool = False) -> Purchases:
         """The call's purchases, with its simulated annotation time (the round ends here).
 
-        ``overlap``: a next round follows, so an asynchronous team that overlaps rounds
-        (:attr:`~direct_ray.annotation.AnnotationConfig.overlaps_rounds`) ends the round
-        without waiting for its last labels.
+        ``more_rounds``: a next round follows, so an asynchronous team ends the round with up
+        to :attr:`~direct_ray.annotation.AnnotationConfig.round_overlap` labels still out.
         """
-        overlap = overlap and self.selector.annotation.overlaps_rounds
+        overlap = self.selector.annotation.round_overlap if more_rounds else 0
         self.log.clock = self.clock.close_round(self.selector.strategy.effective_b_parallel, overlap)
         self.log.free_at = list(self.clock.free_at)
         self.log.annotation_seconds = self.clock.now - self._start

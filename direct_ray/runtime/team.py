@@ -88,20 +88,20 @@ class TrialTeam:
     def effective_b_parallel(self) -> int:
         return ray.get(self.selector.effective_b_parallel.remote())
 
-    def buy(self, round_: int, indices: np.ndarray, clock: float, free_at: list[float], overlap: bool) -> Purchases:
+    def buy(self, round_: int, indices: np.ndarray, clock: float, free_at: list[float], more_rounds: bool) -> Purchases:
         """Have the annotators label a fixed list (the initial random batch), starting at simulated ``clock``.
 
-        See :meth:`~direct_ray.runtime.selection.Selector.buy` for ``free_at`` and ``overlap``.
+        See :meth:`~direct_ray.runtime.selection.Selector.buy` for ``free_at`` and ``more_rounds``.
         """
-        return ray.get(self.selector.buy.remote(round_, indices, clock, free_at, overlap))
+        return ray.get(self.selector.buy.remote(round_, indices, clock, free_at, more_rounds))
 
     def select(self, round_: int, probs, observed, budget: int, embeddings, clock: float, free_at: list[float],
-               pending: np.ndarray, overlap: bool) -> ray.ObjectRef:
+               pending: np.ndarray, more_rounds: bool) -> ray.ObjectRef:
         """Start the strategy's round ``round_`` on the selection actor at simulated ``clock``; returns its Purchases' ref.
 
         See :meth:`~direct_ray.runtime.selection.Selector.select` for the clock arguments.
         """
-        return self.selector.select.remote(round_, probs, observed, budget, embeddings, clock, free_at, pending, overlap)
+        return self.selector.select.remote(round_, probs, observed, budget, embeddings, clock, free_at, pending, more_rounds)
 
     def record(self, round_: int, purchase: Purchases, mirror: PoolState) -> None:
         """Record a purchase in the pool actor and in the trial's own mirror of the pool state.

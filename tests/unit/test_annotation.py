@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
+from direct_ray.annotation import DEFAULT_OVERLAP, AnnotationConfig, SimulatedTeam, TeamClock
 from direct_ray.strategies import make_strategy
 
 LOGNORMAL = {"model": "lognormal", "median": 30, "sigma": 1.0}
@@ -38,14 +38,19 @@ def test_default_is_instant_sync_and_round_trips():
     assert config(mode="async").label == "async" and full.label == "async-lognormal"
 
 
-def test_async_rounds_overlap_unless_told_to_wait():
-    assert config(mode="async").overlaps_rounds and config(mode="async").to_dict() == {"mode": "async", "overlap": True}
-    waiting = config(mode="async", overlap=False, latency=LOGNORMAL)
-    assert not waiting.overlaps_rounds and waiting.label == "async-barrier-lognormal"
+def test_async_rounds_overlap_by_default_and_zero_makes_them_wait():
+    default = config(mode="async")
+    assert default.round_overlap == DEFAULT_OVERLAP > 0
+    assert default.to_dict() == {"mode": "async", "overlap": DEFAULT_OVERLAP} and default.label == "async"
+    waiting = config(mode="async", overlap=0, latency=LOGNORMAL)
+    assert waiting.round_overlap == 0 and waiting.label == "async-overlap0-lognormal"
     assert AnnotationConfig.from_dict(waiting.to_dict()) == waiting
-    assert not config(mode="sync").overlaps_rounds and "overlap" not in config(mode="sync").to_dict()
+    assert config(mode="sync").round_overlap == 0 and "overlap" not in config(mode="sync").to_dict()
     with pytest.raises(ValueError, match="overlap is an async setting"):
-        config(mode="sync", overlap=True)
+        config(mode="sync", overlap=1)
+    for bad in (True, -1, 1.5):
+        with pytest.raises(ValueError, match="annotation.overlap"):
+            config(mode="async", overlap=bad)
 
 
 @pytest.mark.parametrize(
@@ -197,31 +202,35 @@ def overlapping_round() -> TeamClock:
     return clock
 
 
-def test_a_round_that_overlaps_ends_when_a_slot_is_free_and_nothing_is_left():
+def test_a_round_that_overlaps_ends_when_few_enough_labels_are_out():
     clock = overlapping_round()
     # after the last submission (10 s) both slots are busy until q2 is answered at 20 s
-    assert clock.close_round(slots=2, overlap=True) == 20.0
+    assert clock.close_round(slots=2, overlap=1) == 20.0
     assert clock.free_at == [20.0, 40.0]  # annotator 1 is still on q1
     # the next round: the free annotator starts at once, the next query waits for annotator 1
     first, second = clock.submit(3, (2, 0, 0)), clock.submit(4, (2, 1, 0))
     assert (first.annotator, first.started_at, second.annotator, second.started_at) == (0, 20.0, 1, 40.0)
     assert [clock.next_answer().answered_at for _ in range(2)] == [30.0, 80.0]
-    assert clock.close_round(slots=2, overlap=False) == 80.0
+    assert clock.close_round(slots=2, overlap=0) == 80.0
 
 
 def test_a_round_that_waits_ends_with_its_last_label():
-    assert overlapping_round().close_round(slots=2, overlap=False) == 40.0
+    assert overlapping_round().close_round(slots=2, overlap=0) == 40.0
+    # the overlap is capped at slots - 1: with two slots, at most one label may be out
+    assert overlapping_round().close_round(slots=2, overlap=5) == 20.0
     # one slot (a sequential strategy): the round's only query in flight is its last label
-    assert overlapping_round().close_round(slots=1, overlap=True) == 40.0
-    # three slots: one was free at the last submission, so the round ends right then
-    assert overlapping_round().close_round(slots=3, overlap=True) == 10.0
+    assert overlapping_round().close_round(slots=1, overlap=3) == 40.0
+    # three slots: the two labels out at the last submission may stay out, so it ends right then;
+    # with overlap 1 it ends when one of them is back
+    assert overlapping_round().close_round(slots=3, overlap=2) == 10.0
+    assert overlapping_round().close_round(slots=3, overlap=1) == 20.0
 
 
 def test_a_round_cannot_end_with_its_own_queries_unanswered():
     clock = TeamClock(fixed(1.0, mode="async"), 2, seed=0)
     clock.submit(0, (0, 0, 0))
     with pytest.raises(RuntimeError, match="in flight"):
-        clock.close_round(slots=2, overlap=True)
+        clock.close_round(slots=2, overlap=1)
 
 
 def test_free_at_must_match_the_team():
@@ -231,13 +240,13 @@ def test_free_at_must_match_the_team():
 
 @settings(max_examples=60, deadline=None)
 @given(size=st.integers(1, 6), slots=st.integers(1, 6), sizes=st.lists(st.integers(1, 30), min_size=1, max_size=5),
-       seed=st.integers(0, 1000))
-def test_overlapping_rounds_invariants(size, slots, sizes, seed):
+       overlap=st.integers(0, 6), seed=st.integers(0, 1000))
+def test_overlapping_rounds_invariants(size, slots, sizes, overlap, seed):
     """Over several rounds: a round ends no earlier than its last submission and no later than its
-    last label, leaves fewer than ``slots`` of its labels out, an annotator does one query at a
+    last label, leaves at most ``min(overlap, slots - 1)`` of its labels out, an annotator does one query at a
     time across rounds, and the trial ends when every label is in."""
     slots = min(slots, size)
-    for overlap in (True, False):
+    for overlap in (overlap, 0):
         clock = TeamClock(config(mode="async", latency=LOGNORMAL, speeds=[1, 2, 0.5]), size, seed)
         answers, key = [], 0
         for round_, n in enumerate(sizes):
@@ -245,9 +254,9 @@ def test_overlapping_rounds_invariants(size, slots, sizes, seed):
             mine = clock.schedule_list(list(range(key, key + n)), [(round_, b, 0) for b in range(n)], slots)
             key += n
             answers += mine
-            end = clock.close_round(slots, overlap and round_ < len(sizes) - 1)
+            end = clock.close_round(slots, overlap if round_ < len(sizes) - 1 else 0)
             assert start <= end <= max(a.answered_at for a in answers) + 1e-9
-            assert sum(a.answered_at > end for a in mine) <= (slots - 1 if overlap else 0)
+            assert sum(a.answered_at > end for a in mine) <= min(overlap, slots - 1)
             assert all(a.started_at >= start - 1e-9 for a in mine)
         assert math.isclose(clock.now, max(a.answered_at for a in answers))  # the last round waits for every label
         for who in range(size):

@@ -35,8 +35,7 @@ def timed_study(tmp_path):
 def test_annotation_labels_name_non_default_settings():
     assert annotation_label(None) == "" and annotation_label('{"mode": "sync"}') == ""
     assert annotation_label('{"mode": "async"}') == "async"
-    assert annotation_label('{"mode": "async", "overlap": true}') == "async"
-    assert annotation_label('{"mode": "async", "overlap": false}') == "async (rounds wait)"
+    assert annotation_label('{"mode": "async", "overlap": 0}') == "async overlap 0"
     assert annotation_label('{"latency": {"median": 30, "model": "lognormal", "sigma": 1.0}, "mode": "async", '
                             '"speeds": [1, 2], "straggler": {"factor": 5, "probability": 0.1}}') == \
         "async lognormal(30 s, sigma 1) speeds 1/2 stragglers 0.1x5"
