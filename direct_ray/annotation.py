@@ -27,10 +27,10 @@ Two modes (:class:`AnnotationConfig` ``mode``):
     ``annotation``).
 ``async``
     whenever an annotator is free it gets the next query at once, also across rounds: a
-    round with nothing left to place ends once at most ``overlap`` of its labels are still
-    out (:meth:`TeamClock.close_round`), and the annotators who are free start on the next
-    round; labels still out join a later round's model. ``overlap: 0`` makes each round
-    wait for its last label. Answers come back in the order of their simulated finish times. A strategy that offers adaptive asynchronous
+    round with nothing left to place ends as soon as one of its B_parallel slots is free
+    (:meth:`TeamClock.close_round`), and free annotators start on the next round; labels
+    still out join a later round's model. ``overlap: N`` waits until at most ``N`` of the
+    round's labels are out; ``overlap: 0`` makes each round wait for its last label. Answers come back in the order of their simulated finish times. A strategy that offers adaptive asynchronous
     buying (DIRECT, :mod:`direct_ray.strategies.async_reduce`) places each new query as soon
     as a slot frees up; a fixed list (a batch strategy's choice, DIRECT's phase 2) is pulled
     from by whichever annotator is free first; a sequential strategy (GALAXY) still waits for
@@ -59,10 +59,6 @@ ANNOTATION_MODES = ("sync", "async")
 LATENCY_MODELS = ("fixed", "lognormal")
 
 QueryKey = tuple[int, ...]
-
-# How many of a round's labels an asynchronous team leaves out when the next round starts,
-# unless a study says otherwise (chosen by measured label cost and utilisation: docs/async.md).
-DEFAULT_OVERLAP = 2
 
 
 class LatencyConfig(Frozen):
@@ -111,16 +107,9 @@ class AnnotationConfig(Frozen):
     )
     straggler: Optional[StragglerConfig] = Field(None, description="occasional slow labels: {probability, factor}")
     overlap: Optional[Int(0)] = Field(
-        None, description=f"async only (default {DEFAULT_OVERLAP}): how many of a round's labels may still be out when "
-        "the next round starts (capped at b_parallel - 1); 0: each round waits for its last label"
+        None, description="async only: at most this many of a round's labels may still be out when the next round "
+        "starts; default: no limit but the team's (b_parallel - 1); 0: each round waits for its last label"
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _async_overlaps_by_default(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("mode") == "async" and data.get("overlap") is None:
-            return {**data, "overlap": DEFAULT_OVERLAP}
-        return data
 
     @model_validator(mode="after")
     def _needs_latency(self) -> "AnnotationConfig":
@@ -131,9 +120,12 @@ class AnnotationConfig(Frozen):
         return self
 
     @property
-    def round_overlap(self) -> int:
-        """How many of a round's labels may still be out when the next round starts (0 in sync mode)."""
-        return self.overlap or 0
+    def round_overlap(self) -> Optional[int]:
+        """At most how many of a round's labels may be out when the next round starts.
+
+        0 in sync mode; None (async, the default): as many as the team leaves out.
+        """
+        return 0 if self.mode == "sync" else self.overlap
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "annotation") -> "AnnotationConfig":
@@ -161,7 +153,7 @@ class AnnotationConfig(Frozen):
     @property
     def label(self) -> str:
         """A short name for tables and trial ids: ``sync``, ``async``, ``sync-lognormal``, ..."""
-        mode = self.mode if self.overlap in (None, DEFAULT_OVERLAP) else f"{self.mode}-overlap{self.overlap}"
+        mode = self.mode if self.overlap is None else f"{self.mode}-overlap{self.overlap}"
         return mode if self.latency is None else f"{mode}-{self.latency.model}"
 
     def latency_of(self, seed: int, annotator: int, key: QueryKey) -> float:
@@ -285,19 +277,20 @@ class TeamClock:
         self._round_finishes.append(answer.answered_at)
         return answer
 
-    def close_round(self, slots: int, overlap: int) -> float:
+    def close_round(self, slots: int, overlap: Optional[int]) -> float:
         """End the round (every answer taken) and return its end time; ``now`` moves there.
 
         The round has nothing left to place after its last submission; it ends at the first
         moment from then on when at most ``min(overlap, slots - 1)`` of its labels are still
         out (so one of the strategy's ``slots`` is free, and no more labels than that are
-        missing from the round's model). With ``overlap`` 0 it ends when every label is in,
-        also those of earlier rounds still out. Labels still out when it ends come back
-        during the next round (their annotators' ``free_at`` stays in the future).
+        missing from the round's model; ``overlap`` None: ``slots - 1``, the first moment a
+        slot is free). With ``overlap`` 0 it ends when every label is in, also those of
+        earlier rounds still out. Labels still out when it ends come back during the next
+        round (their annotators' ``free_at`` stays in the future).
         """
         if self._in_flight:
             raise RuntimeError("a round cannot end while its own queries are in flight")
-        lag = min(overlap, slots - 1)
+        lag = slots - 1 if overlap is None else min(overlap, slots - 1)
         if lag <= 0:
             self.now = max(self.now, *self.free_at)
         elif self._last_submit is not None:

@@ -19,9 +19,9 @@ an uninterrupted run (timings aside).
 
 The annotators' simulated clock (:mod:`direct_ray.annotation`) runs across rounds: each
 purchase starts where the previous one ended (training takes no simulated time), and the
-checkpoint keeps it, so a resumed trial continues the clock. An asynchronous team ends a
-purchase (other than the last) with up to ``annotation.overlap`` labels still out; those
-are missing from that round's model and hidden from the next selection, and join the first
+checkpoint keeps it, so a resumed trial continues the clock. An asynchronous team may end
+a purchase (other than the last) with labels still out (``annotation.overlap``); those are
+missing from that round's model and hidden from the next selection, and join the first
 model trained after they come back.
 
 Use :func:`run_trial` directly (no Tune) or through :func:`direct_ray.sweep.run_sweep`.

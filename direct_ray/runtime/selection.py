@@ -193,8 +193,8 @@ class TeamAnnotate:
     def finish(self, more_rounds: bool = False) -> Purchases:
         """The call's purchases, with its simulated annotation time (the round ends here).
 
-        ``more_rounds``: a next round follows, so an asynchronous team ends the round with up
-        to :attr:`~direct_ray.annotation.AnnotationConfig.round_overlap` labels still out.
+        ``more_rounds``: a next round follows, so an asynchronous team may end the round with
+        labels still out (:attr:`~direct_ray.annotation.AnnotationConfig.round_overlap`).
         """
         overlap = self.selector.annotation.round_overlap if more_rounds else 0
         self.log.clock = self.clock.close_round(self.selector.strategy.effective_b_parallel, overlap)
