@@ -36,7 +36,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="override a study key (dotted, value parsed as YAML), e.g. --set rounds=5; repeatable")
     parser.add_argument("--output", help="results directory or URI, e.g. s3://bucket/prefix on a cluster "
                         "(default: results/<study name>); Tune's checkpoints are kept there too")
-    parser.add_argument("--resume", action="store_true", help="continue the sweep in --output; finished trials are not rerun")
+    parser.add_argument("--resume", action="store_true", help="continue the sweep in --output; finished trials are not "
+                        "rerun; added grid values or larger rounds grow it")
     parser.add_argument("--address", help="Ray cluster address (e.g. 'auto' on a cluster node); default: a local Ray")
     parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray session (default: all)")
     parser.add_argument("--no-report", action="store_true", help="do not build the analysis report at the end")

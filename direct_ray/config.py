@@ -214,6 +214,9 @@ class TrialConfig(Frozen):
     model: ModelConfig
     resources: Resources = Resources()
     annotation: AnnotationConfig = AnnotationConfig()
+    # The rounds its id hashes, when they differ from ``rounds``: those its study was first run
+    # with, kept when a resumed sweep raised the rounds (direct_ray.growth) so results keep their paths.
+    id_rounds: Optional[Int(0)] = None
 
     @field_validator("dataset")
     @classmethod
@@ -229,6 +232,12 @@ class TrialConfig(Frozen):
             raise ValueError(f"noise: {err}") from None
         return self
 
+    @model_validator(mode="after")
+    def _id_rounds_below_rounds(self) -> "TrialConfig":
+        if self.id_rounds is not None and self.id_rounds >= self.rounds:
+            raise ValueError(f"id_rounds ({self.id_rounds}) must be below rounds ({self.rounds}): rounds only grow")
+        return self
+
     @property
     def total_budget(self) -> int:
         """Labels bought over the whole trial (initial batch plus every round)."""
@@ -241,13 +250,19 @@ class TrialConfig(Frozen):
 
     @property
     def trial_id(self) -> str:
-        """Readable and unique: the grid point's values plus a short hash of the full config."""
-        digest = hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        """Readable and unique: the grid point's values plus a short hash of the full config.
+
+        The hash takes ``id_rounds`` for ``rounds`` when set, so a trial keeps its id when its
+        study's rounds are raised.
+        """
+        identity = self.to_dict()
+        identity["rounds"] = identity.pop("id_rounds", self.rounds)
+        digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
         timed = "" if self.annotation.is_default else f"_{self.annotation.label}"
         return f"{self.dataset.name}_{self.strategy}_bp{self.b_parallel}_{self.noise_label}{timed}_s{self.seed}_{digest}"
 
     def to_dict(self) -> dict:
-        """The trial as JSON; ``annotation`` only when not the default, so earlier trials keep their ids."""
+        """The trial as JSON; ``annotation`` and ``id_rounds`` only when set, so earlier trials keep their ids."""
         out = {
             "study": self.study,
             "dataset": self.dataset.to_dict(),
@@ -263,6 +278,8 @@ class TrialConfig(Frozen):
         }
         if not self.annotation.is_default:
             out["annotation"] = self.annotation.to_dict()
+        if self.id_rounds is not None:
+            out["id_rounds"] = self.id_rounds
         return out
 
     @classmethod
@@ -403,6 +420,9 @@ class StudyConfig:
     budgets: Mapping[str, Budget] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     annotations: tuple[AnnotationConfig, ...] = (AnnotationConfig(),)
+    # The rounds of the study's first run, as :meth:`rounds_by_kind` gives them, when a resumed
+    # sweep has raised them since: trial ids hash these (see direct_ray.growth). None: its own.
+    first_rounds: Optional[Mapping[str, Any]] = None
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> "StudyConfig":
@@ -449,9 +469,23 @@ class StudyConfig:
         config.trials()  # every combination must be a valid trial
         return config
 
+    def budget(self, kind: str) -> Budget:
+        """Rounds and labels per round of the datasets of ``kind`` (its ``budgets`` entry, else the top level)."""
+        return self.budgets.get(kind, Budget(self.rounds, self.b_train, self.initial_size))
+
+    def rounds_by_kind(self) -> dict[str, Any]:
+        """The study's rounds as ``sweep.json`` keeps them for ids: ``{"rounds": R, "budgets": {kind: R_kind}}``."""
+        return {"rounds": self.rounds, "budgets": {kind: budget.rounds for kind, budget in self.budgets.items()}}
+
+    def _id_rounds(self, kind: str) -> int | None:
+        """The rounds the ids of ``kind``'s trials hash when these are not their rounds (see ``first_rounds``)."""
+        if self.first_rounds is None:
+            return None
+        rounds = self.first_rounds.get("budgets", {}).get(kind, self.first_rounds["rounds"])
+        return None if rounds == self.budget(kind).rounds else rounds
+
     def trials(self) -> list[TrialConfig]:
         """One trial per grid combination, in a stable order (dataset, strategy, noise, annotation, b_parallel, seed)."""
-        default = Budget(self.rounds, self.b_train, self.initial_size)
         return [
             TrialConfig(
                 study=self.name,
@@ -460,12 +494,13 @@ class StudyConfig:
                 seed=seed,
                 b_parallel=bp,
                 noise=noise,
-                rounds=self.budgets.get(ds.kind, default).rounds,
-                b_train=self.budgets.get(ds.kind, default).b_train,
-                initial_size=self.budgets.get(ds.kind, default).initial_size,
+                rounds=self.budget(ds.kind).rounds,
+                b_train=self.budget(ds.kind).b_train,
+                initial_size=self.budget(ds.kind).initial_size,
                 model=self.model,
                 resources=self.resources,
                 annotation=annotation,
+                id_rounds=self._id_rounds(ds.kind),
             )
             for ds, strategy, noise, annotation, bp, seed in itertools.product(
                 self.datasets, self.strategies, self.noises, self.annotations, self.b_parallels, self.seeds

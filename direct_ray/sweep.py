@@ -5,8 +5,10 @@ starts (:mod:`direct_ray.runtime.preflight`), records the sweep in its output
 (:mod:`direct_ray.results.layout`), puts every dataset in the object store once, starts the
 shared annotator teams and hands the trials to Ray Tune, whose trainable runs each one
 (:mod:`direct_ray.runtime.trainable`). ``resume=True`` restores the Tune experiment:
-finished trials are not rerun. Progress goes to the ``direct_ray`` logger
-(:mod:`direct_ray.progress`); the command line is :mod:`direct_ray.cli`.
+finished trials are not rerun; a study grown on resume (:mod:`direct_ray.growth`) runs as a
+new experiment in which every trial continues from what the earlier one left. Progress goes
+to the ``direct_ray`` logger (:mod:`direct_ray.progress`); the command line is
+:mod:`direct_ray.cli`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+from direct_ray import growth
 from direct_ray.config import StudyConfig, TrialConfig
 from direct_ray.interrupts import Interrupted, stop_on_signals
 from direct_ray.progress import SweepProgress, counts_on_disk
@@ -35,6 +38,8 @@ from direct_ray.runtime.trainable import progress_callback, trial_id_of, tune_tr
 log = logging.getLogger(__name__)
 
 DEFAULT_STUDY = Path(__file__).resolve().parent.parent / "sweeps" / "default.yaml"
+# The sweep record's name of the Tune experiment a grown sweep runs (absent: layout.TUNE_DIR).
+TUNE_EXPERIMENT = "tune_experiment"
 
 class SweepInterrupted(KeyboardInterrupt):
     """A signal stopped the sweep; the trials that finished are on disk and ``resume`` continues it."""
@@ -131,32 +136,6 @@ def _quiet(logger: str, level: int = logging.ERROR):
         log_.setLevel(before)
 
 
-def grown_trials(stored: dict, study: StudyConfig, trials: list[TrialConfig]) -> list[TrialConfig]:
-    """The trials a resumed sweep adds to the one stored in its output; refuses any other change.
-
-    Values added to the grid (seeds, strategies, datasets, noise settings, b_parallel values)
-    add trials; a changed setting outside the grid, or a grid value removed, is a
-    :class:`~direct_ray.results.layout.SweepRecordError` naming each key that differs.
-    """
-    layout.check_same_study({k: v for k, v in stored.items() if k != "grid"},
-                            {k: v for k, v in study.raw.items() if k != "grid"})
-    before = {t.trial_id for t in prepare_study(StudyConfig.from_dict(stored)).trials()}
-    given = {t.trial_id for t in trials}
-    if not before <= given:
-        old, new = stored.get("grid", {}), study.raw.get("grid", {})
-        removed = [f"grid.{key}: {[v for v in _values(old[key]) if v not in _values(new.get(key, []))]} removed"
-                   for key in old if any(v not in _values(new.get(key, [])) for v in _values(old[key]))]
-        raise layout.SweepRecordError(
-            "--resume may add grid values to the stored study but not remove or change them ("
-            + ("; ".join(removed) or "grid values changed") + "); start a new sweep with another --output"
-        )
-    return [t for t in trials if t.trial_id not in before]
-
-
-def _values(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
 def _connect(address: str | None, num_cpus: int | None) -> tuple[bool, bool]:
     """(this process initialised Ray, it started the session itself) after joining or starting one."""
     import ray
@@ -221,8 +200,12 @@ def run_sweep(
     output = resolve_output(study, output)
     layout.check_output(output)
     record = layout.existing_sweep_record(output, resume)
+    grown = None
+    if record is not None:
+        stored = prepare_study(StudyConfig.from_dict(record["study"]))
+        grown = growth.grow(stored, study, record.get(growth.FIRST_ROUNDS))
+        study = grown.study  # its trials keep their ids when the rounds grow
     trials = study.trials()
-    added = grown_trials(record["study"], study, trials) if record is not None else []
 
     # The command line handles Ctrl-C itself (direct_ray.interrupts): Tune's own handler would
     # stop "gracefully" and then report every unfinished trial as missing its metrics.
@@ -276,16 +259,17 @@ def run_sweep(
             trainable = tune.with_parameters(tune_trial, datasets=put_datasets(study, loaded))
             trainable = tune.with_resources(trainable, tune.PlacementGroupFactory([{}, bundle]))
             progress = SweepProgress(counts_on_disk(output, trials), live=None if live_progress else False)
-            tune_dir = layout.join(output, layout.TUNE_DIR)
-            experiment = layout.TUNE_DIR
-            if added:
+            experiment = record.get(TUNE_EXPERIMENT, layout.TUNE_DIR)
+            if grown:
                 # A grown sweep is a new Tune experiment over every trial: finished ones report
-                # their last round, begun ones continue from their checkpoints in the earlier one.
+                # their last round (or continue to more rounds), begun ones continue from their
+                # checkpoints in the earlier one. The record names it, for a later --resume.
                 experiment = f"{layout.TUNE_DIR}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
-                log.info("growing the sweep: %d new trial(s)", len(added))
-                record["study"] = study.raw
+                log.info("growing the sweep: %s", grown.describe())
+                record = {**grown.record(record), TUNE_EXPERIMENT: experiment}
                 layout.write_sweep_record(output, record)
-            if resume and not added and tune.Tuner.can_restore(tune_dir):
+            tune_dir = layout.join(output, experiment)
+            if resume and not grown and tune.Tuner.can_restore(tune_dir):
                 # Restoring, Tune reports every trial that had not started as "missing metrics";
                 # the Parquet files, not Tune's logs, say what is done.
                 with _quiet("ray.tune.analysis.experiment_analysis"):

@@ -15,7 +15,9 @@ state, every row so far and the time already spent on round ``r + 1``. The next 
 training is submitted before the checkpoint, the Parquet files and the report, which overlap
 with it. All random streams are keyed by ``(seed, purpose, round)`` (:mod:`direct_ray.seeding`),
 so a trial killed at any point and restarted from its checkpoint produces exactly the rows of
-an uninterrupted run (timings aside).
+an uninterrupted run (timings aside). A trial that had ended and is resumed with more rounds
+(a grown study) finds no purchase in its last checkpoint: its last round's model is trained
+again to buy the next round's labels, so it too continues as a longer run would have.
 
 The annotators' simulated clock (:mod:`direct_ray.annotation`) runs across rounds: each
 purchase starts where the previous one ended (training takes no simulated time), and the
@@ -150,6 +152,8 @@ class _Rounds:
             self.team.record(0, purchase, state.pool)
             state.pending_select_seconds = purchase.seconds
             self._clock(purchase)
+        elif state.next_round <= cfg.rounds and not (state.pool.round_bought == state.next_round).any():
+            self._buy_after_last_round()
         training = self._train(state.next_round) if state.next_round <= cfg.rounds else None
         for round_ in range(state.next_round, cfg.rounds + 1):
             row, training = self._round(round_, training)
@@ -209,6 +213,31 @@ class _Rounds:
         next_training = None if last else self._train(round_ + 1)
         state.pending_round_seconds = time.perf_counter() - self.span_start
         return row, next_training
+
+    def _buy_after_last_round(self) -> None:
+        """Buy ``next_round``'s labels for a trial that had ended before it (its study's rounds were raised).
+
+        A trial's last checkpoint holds no purchase for the round after it, so the last
+        round's model is trained again (deterministic: the same labels and seed) and selects
+        them, as a longer run would have. A retrained model that scores otherwise than the
+        stored row (another machine, a GPU) is logged: the new rounds follow from it.
+        """
+        cfg, state = self.config, self.state
+        last = state.curve[-1]
+        probs, embeddings, info_ref = self._train(last["round"])
+        purchase_ref = self.team.select(state.next_round, probs, state.pool.observed, cfg.b_train, embeddings,
+                                        state.annotation_clock)
+        data = self.dataset
+        retrained = classification_metrics(data.y_test, ray.get(info_ref)["test_pred"], data.num_classes)
+        if retrained["balanced_accuracy"] != last["balanced_accuracy"]:
+            log.warning("[%s] round %d trained again scores balanced_accuracy=%r, not the stored %r; rounds from %d "
+                        "follow from the new model", cfg.trial_id, last["round"], retrained["balanced_accuracy"],
+                        last["balanced_accuracy"], state.next_round)
+        purchase = ray.get(purchase_ref)  # recorded as _round records a purchase
+        self.team.record(state.next_round, purchase, state.pool)
+        state.strategy_state = purchase.strategy_state
+        state.pending_select_seconds = purchase.seconds
+        self._clock(purchase)
 
     def _clock(self, purchase: Purchases) -> None:
         """Carry the simulated annotation clock on past ``purchase`` (the next round's labels)."""

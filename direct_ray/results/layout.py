@@ -214,8 +214,9 @@ def check_same_study(stored: dict, given: dict) -> None:
     if differ:
         changes = "; ".join(f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in differ)
         raise SweepRecordError(
-            f"--resume continues the study stored in the output, which may only gain grid values, but the study "
-            f"given differs ({changes}); resume with the same settings, or start a new sweep with another --output"
+            f"--resume continues the study stored in the output, which may only gain grid values and rounds (fewer "
+            f"rounds would discard results), but the study given differs ({changes}); resume with the same settings, "
+            f"or start a new sweep with another --output"
         )
 
 

@@ -35,19 +35,19 @@ def start(study_file: Path, output: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def wait_for_a_finished_trial(driver: subprocess.Popen, output: Path, timeout: float = 240) -> None:
+def wait_for_a_finished_trial(driver: subprocess.Popen, output: Path, timeout: float = 240, rounds: int = 3) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert driver.poll() is None, driver.communicate()[0][-3000:]
         for f in output.glob("curves/**/*.parquet"):
-            if not f.name.startswith(".") and pq.read_metadata(f).num_rows == 4:
+            if not f.name.startswith(".") and pq.read_metadata(f).num_rows == rounds + 1:
                 return
         time.sleep(0.3)
     pytest.fail("no trial finished in time")
 
 
-def rows(output: Path) -> list[tuple]:
-    table = ds.dataset(output / "curves", partitioning="hive", format="parquet").to_table().select(COMPARED)
+def rows(output: Path, columns: list[str] = COMPARED) -> list[tuple]:
+    table = ds.dataset(output / "curves", partitioning="hive", format="parquet").to_table().select(columns)
     return sorted(tuple(str(v) for v in row.values()) for row in table.to_pylist())
 
 
@@ -97,9 +97,9 @@ def test_resume_grows_a_study_by_grid_values_and_refuses_other_changes(ray_sessi
     first = {f: f.stat().st_mtime_ns for f in output.glob("*/**/*.parquet")}
     capsys.readouterr()
     # A changed setting, or a grid value removed, is refused with one line naming it; nothing is touched.
-    assert main([*base, "--resume", "--set", "grid.strategy=[random]", "--set", "rounds=5"]) == 2
+    assert main([*base, "--resume", "--set", "grid.strategy=[random]", "--set", "b_train=5"]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "rounds: 3 -> 5" in err
+    assert len(err.strip().splitlines()) == 1 and "b_train: 10 -> 5" in err
     assert main([*base, "--resume", "--set", "grid.strategy=[margin]"]) == 2
     assert "grid.strategy: ['random'] removed" in capsys.readouterr().err
     assert {f: f.stat().st_mtime_ns for f in output.glob("*/**/*.parquet")} == first
@@ -132,3 +132,30 @@ def test_an_interrupted_sweep_grown_on_resume_continues_its_begun_trials(tmp_pat
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert rows(output) == rows(reference)
+
+
+def test_an_interrupted_sweep_grown_to_more_rounds_and_interrupted_again_finishes_on_resume(tmp_path, starts_ray):
+    """Stopped mid-sweep, grown to 4 rounds and stopped again, then resumed as it stands: every
+    trial, finished or begun in either run, ends with the rows of a 4-round sweep run at once."""
+    study_file, output = write_study(tmp_path / "study.yaml"), tmp_path / "out"
+    first = start(study_file, output, "--no-report")
+    wait_for_a_finished_trial(first, output)
+    os.killpg(first.pid, signal.SIGINT)
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, out[-3000:]
+    grown = start(study_file, output, "--no-report", "--resume", "--set", "rounds=4")
+    wait_for_a_finished_trial(grown, output, rounds=4)
+    os.killpg(grown.pid, signal.SIGINT)
+    out, _ = grown.communicate(timeout=120)
+    assert grown.returncode == 130, out[-3000:]
+    resumed = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(output),
+                              "--num-cpus", "1", "--no-report", "--resume", "--set", "rounds=4"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    reference = tmp_path / "reference"
+    fresh = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(reference),
+                            "--num-cpus", "1", "--no-report", "--set", "rounds=4"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    by_grid_point = ["strategy", "seed", *COMPARED[1:]]  # the grown trials keep the ids of 3 rounds
+    assert rows(output, by_grid_point) == rows(reference, by_grid_point) and len(rows(output)) == 4 * 5

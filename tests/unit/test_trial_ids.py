@@ -12,6 +12,7 @@ import hashlib
 import pytest
 
 from direct_ray.config import StudyConfig
+from direct_ray.growth import grow
 from tests.paths import ROOT
 from tests.studies import grid, study
 
@@ -61,6 +62,12 @@ STUDY_ID_DIGESTS = {
 
 def test_default_study_trial_ids_are_unchanged():
     assert [t.trial_id for t in StudyConfig.from_yaml(ROOT / "sweeps" / "default.yaml").trials()] == DEFAULT_TRIAL_IDS
+
+
+def test_the_default_study_grown_to_more_rounds_keeps_its_trial_ids():
+    default = ROOT / "sweeps" / "default.yaml"
+    grown = grow(StudyConfig.from_yaml(default), StudyConfig.from_yaml(default, ["rounds=15"]))
+    assert [t.trial_id for t in grown.study.trials()] == DEFAULT_TRIAL_IDS
 
 
 @pytest.mark.parametrize("name", sorted(STUDY_ID_DIGESTS))
