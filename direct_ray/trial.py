@@ -147,11 +147,8 @@ class _Rounds:
         cfg, state = self.config, self.state
         if state.next_round == 0 and state.pool.n_labeled == 0:
             initial = generator(cfg.seed, INITIAL_STREAM).choice(self.dataset.pool_size, size=cfg.initial_size, replace=False)
-            purchase = self.team.buy(0, initial, state.annotation_clock, state.annotator_free_at,
-                                     more_rounds=cfg.rounds > 0)
-            self.team.record(0, purchase, state.pool)
-            state.pending_select_seconds = purchase.seconds
-            self._clock(purchase)
+            self._record(0, self.team.buy(0, initial, state.annotation_clock, state.annotator_free_at,
+                                          more_rounds=cfg.rounds > 0))
         elif state.next_round <= cfg.rounds and not (state.pool.round_bought == state.next_round).any():
             self._buy_after_last_round()
         training = self._train(state.next_round) if state.next_round <= cfg.rounds else None
@@ -183,9 +180,7 @@ class _Rounds:
         # The next round's selection is queued on this round's model at once: the selection
         # actor starts the moment training ends, while this process computes the metrics.
         last = round_ == cfg.rounds
-        purchase_ref = None if last else self.team.select(
-            round_ + 1, probs, pool.observed, cfg.b_train, embeddings, state.annotation_clock, state.annotator_free_at,
-            pool.pending(state.annotation_clock), more_rounds=round_ + 1 < cfg.rounds)
+        purchase_ref = None if last else self._select(round_ + 1, probs, embeddings)
         info = ray.get(info_ref)
         faults.trial_round(cfg.trial_id, round_)
         now = time.perf_counter()
@@ -204,11 +199,7 @@ class _Rounds:
         state.curve.append(row)
         state.pending_select_seconds = state.pending_annotation_seconds = state.pending_busy_seconds = 0.0
         if purchase_ref is not None:  # buy the next round's labels with this round's model
-            purchase = ray.get(purchase_ref)
-            self.team.record(round_ + 1, purchase, pool)
-            state.strategy_state = purchase.strategy_state
-            state.pending_select_seconds = purchase.seconds
-            self._clock(purchase)
+            self._record(round_ + 1, ray.get(purchase_ref))
         state.next_round = round_ + 1
         next_training = None if last else self._train(round_ + 1)
         state.pending_round_seconds = time.perf_counter() - self.span_start
@@ -225,23 +216,28 @@ class _Rounds:
         cfg, state = self.config, self.state
         last = state.curve[-1]
         probs, embeddings, info_ref = self._train(last["round"])
-        purchase_ref = self.team.select(state.next_round, probs, state.pool.observed, cfg.b_train, embeddings,
-                                        state.annotation_clock)
+        purchase_ref = self._select(state.next_round, probs, embeddings)
         data = self.dataset
         retrained = classification_metrics(data.y_test, ray.get(info_ref)["test_pred"], data.num_classes)
         if retrained["balanced_accuracy"] != last["balanced_accuracy"]:
             log.warning("[%s] round %d trained again scores balanced_accuracy=%r, not the stored %r; rounds from %d "
                         "follow from the new model", cfg.trial_id, last["round"], retrained["balanced_accuracy"],
                         last["balanced_accuracy"], state.next_round)
-        purchase = ray.get(purchase_ref)  # recorded as _round records a purchase
-        self.team.record(state.next_round, purchase, state.pool)
+        self._record(state.next_round, ray.get(purchase_ref))
+
+    def _select(self, round_: int, probs, embeddings) -> ray.ObjectRef:
+        """Start round ``round_``'s selection with the previous round's model, where the annotators' clock stands."""
+        cfg, state = self.config, self.state
+        return self.team.select(round_, probs, state.pool.observed, cfg.b_train, embeddings, state.annotation_clock,
+                                state.annotator_free_at, state.pool.pending(state.annotation_clock),
+                                more_rounds=round_ < cfg.rounds)
+
+    def _record(self, round_: int, purchase: Purchases) -> None:
+        """Record round ``round_``'s purchase in the pool and the state, and carry the annotators' clock past it."""
+        state = self.state
+        self.team.record(round_, purchase, state.pool)
         state.strategy_state = purchase.strategy_state
         state.pending_select_seconds = purchase.seconds
-        self._clock(purchase)
-
-    def _clock(self, purchase: Purchases) -> None:
-        """Carry the simulated annotation clock on past ``purchase`` (the next round's labels)."""
-        state = self.state
         state.annotation_clock = purchase.clock
         state.annotator_free_at = purchase.free_at
         state.pending_annotation_seconds = purchase.annotation_seconds
