@@ -147,8 +147,9 @@ class _Rounds:
         cfg, state = self.config, self.state
         if state.next_round == 0 and state.pool.n_labeled == 0:
             initial = generator(cfg.seed, INITIAL_STREAM).choice(self.dataset.pool_size, size=cfg.initial_size, replace=False)
+            # the first model waits for the whole initial batch (rounds overlap from round 1 on)
             self._record(0, self.team.buy(0, initial, state.annotation_clock, state.annotator_free_at,
-                                          more_rounds=cfg.rounds > 0))
+                                          more_rounds=False))
         elif state.next_round <= cfg.rounds and not (state.pool.round_bought == state.next_round).any():
             self._buy_after_last_round()
         training = self._train(state.next_round) if state.next_round <= cfg.rounds else None

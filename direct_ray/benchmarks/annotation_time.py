@@ -179,7 +179,7 @@ def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency:
     slots = strategy.effective_b_parallel
     pool = Pool(data.y_train.size)
     team.queue(generator(seed, INITIAL_STREAM).choice(pool.observed.size, size=budget.initial, replace=False), slots)
-    pool.take(team, slots, more_rounds=budget.rounds > 0)
+    pool.take(team, slots, more_rounds=False)  # the first model waits for the whole initial batch, as in the runtime
     labels, accuracy = [], []
     for round_ in range(budget.rounds + 1):
         ready = pool.ready(clock.now)
