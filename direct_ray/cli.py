@@ -43,7 +43,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-report", action="store_true", help="do not build the analysis report at the end")
     parser.add_argument("--verbose", action="store_true", help="also print a line per trial and round")
     parser.add_argument("--dry-run", action="store_true", help="print the trials, what each reserves, how many run at "
-                        "once on the cluster and every problem found, then stop without starting a trial")
+                        "once on the cluster and every problem found, then stop without starting a trial (with "
+                        "--resume: as the resumed sweep would run them)")
     return parser.parse_args(argv)
 
 
@@ -125,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    FileNotFoundError)
     try:
         if args.dry_run:
-            plan = dry_run(args.study, args.output, overrides=args.overrides, address=args.address,
-                           num_cpus=args.num_cpus)
+            plan = dry_run(args.study, args.output, overrides=args.overrides, resume=args.resume,
+                           address=args.address, num_cpus=args.num_cpus)
             print(plan.describe())
             return 2 if plan.problems else 0
         result = run_sweep(args.study, args.output, overrides=args.overrides, resume=args.resume,

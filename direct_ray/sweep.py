@@ -152,21 +152,44 @@ def dry_run(
     output: str | Path | None = None,
     *,
     overrides: Sequence[str] = (),
+    resume: bool = False,
     address: str | None = None,
     num_cpus: int | None = None,
 ) -> SweepPlan:
-    """What :func:`run_sweep` would run and every problem it would stop on, without starting a trial."""
+    """What :func:`run_sweep` would run and every problem it would stop on, without starting a trial.
+
+    With ``resume`` the study is compared with the one stored in ``output`` as a resumed
+    sweep compares it: a change it would refuse raises, and a growth is named in the notes.
+    """
     import ray
 
     study = prepare_study(study, overrides)
     load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
     output = resolve_output(study, output)
+    _, grown = _stored_sweep(study, output, resume)
+    study = grown.study if grown is not None else study
     initialized_here, started_here = _connect(address, num_cpus)
     try:
-        return preflight.plan(study, output, started_here)
+        plan = preflight.plan(study, output, started_here)
+        if grown:
+            plan.notes.insert(0, f"--resume would grow the stored sweep: {grown.describe()}")
+        return plan
     finally:
         if initialized_here:
             ray.shutdown()
+
+
+def _stored_sweep(study: StudyConfig, output: str, resume: bool) -> tuple[dict | None, growth.Growth | None]:
+    """The sweep record already in ``output`` (None for a new sweep) and how ``study`` grows it.
+
+    Raises :class:`~direct_ray.results.layout.SweepRecordError` for an output that holds
+    another sweep, or a study that changes the stored one other than by growing it.
+    """
+    record = layout.existing_sweep_record(output, resume)
+    if record is None:
+        return None, None
+    stored = prepare_study(StudyConfig.from_dict(record["study"]))
+    return record, growth.grow(stored, study, record.get(growth.FIRST_ROUNDS))
 
 
 def run_sweep(
@@ -199,11 +222,8 @@ def run_sweep(
     loaded = load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
     output = resolve_output(study, output)
     layout.check_output(output)
-    record = layout.existing_sweep_record(output, resume)
-    grown = None
-    if record is not None:
-        stored = prepare_study(StudyConfig.from_dict(record["study"]))
-        grown = growth.grow(stored, study, record.get(growth.FIRST_ROUNDS))
+    record, grown = _stored_sweep(study, output, resume)
+    if grown is not None:
         study = grown.study  # its trials keep their ids when the rounds grow
     trials = study.trials()
 

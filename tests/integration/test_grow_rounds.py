@@ -111,6 +111,20 @@ def test_a_grown_sweep_resumed_again_reruns_nothing_and_is_analysed(grown):
     assert f"{TRIALS} trials" in report and "unfinished" not in report and "disagree" not in report
 
 
+def test_a_dry_run_with_resume_shows_the_growth_under_the_stored_ids(grown, capsys):
+    output, base = grown["output"], grown["base"]
+    done, record = mtimes(output), (output / "sweep.json").read_text()
+    capsys.readouterr()
+    assert main([*base, "--resume", "--dry-run", "--set", "rounds=4"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: --resume would grow the stored sweep: {TRIALS} trial(s) continue to more rounds" in out
+    ids = {path.stem for path in output.glob("curves/*/*/*.parquet")}
+    assert len(ids) == TRIALS and all(trial_id in out for trial_id in ids)  # the grown trials keep their ids
+    assert main([*base, "--resume", "--dry-run", "--set", "b_train=5"]) == 2
+    assert "b_train: 10 -> 5" in capsys.readouterr().err
+    assert mtimes(output) == done and (output / "sweep.json").read_text() == record
+
+
 def test_fewer_rounds_or_another_change_is_refused_in_one_line_and_touches_nothing(grown, capsys):
     output, base = grown["output"], grown["base"]
     done, record = mtimes(output), (output / "sweep.json").read_text()
