@@ -30,7 +30,9 @@ Two modes (:class:`AnnotationConfig` ``mode``):
     round with nothing left to place ends as soon as one of its B_parallel slots is free
     (:meth:`TeamClock.close_round`), and free annotators start on the next round; labels
     still out join a later round's model. ``overlap: N`` waits until at most ``N`` of the
-    round's labels are out; ``overlap: 0`` makes each round wait for its last label. Answers come back in the order of their simulated finish times. A strategy that offers adaptive asynchronous
+    round's labels are out; ``overlap: 0`` makes each round wait for its last label.
+    Answers come back in the order of their simulated finish times. A strategy that offers
+    adaptive asynchronous
     buying (DIRECT, :mod:`direct_ray.strategies.async_reduce`) places each new query as soon
     as a slot frees up; a fixed list (a batch strategy's choice, DIRECT's phase 2) is pulled
     from by whichever annotator is free first; a sequential strategy (GALAXY) still waits for

@@ -163,11 +163,7 @@ def dry_run(
     """
     import ray
 
-    study = prepare_study(study, overrides)
-    load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
-    output = resolve_output(study, output)
-    _, grown = _stored_sweep(study, output, resume)
-    study = grown.study if grown is not None else study
+    study, _, output, _, grown = _prepared(study, output, overrides, resume)
     initialized_here, started_here = _connect(address, num_cpus)
     try:
         plan = preflight.plan(study, output, started_here)
@@ -179,17 +175,25 @@ def dry_run(
             ray.shutdown()
 
 
-def _stored_sweep(study: StudyConfig, output: str, resume: bool) -> tuple[dict | None, growth.Growth | None]:
-    """The sweep record already in ``output`` (None for a new sweep) and how ``study`` grows it.
+def _prepared(study: StudyConfig | str | Path, output: str | Path | None, overrides: Sequence[str], resume: bool):
+    """What a sweep checks before Ray starts: ``(study, loaded datasets, output, stored record, growth)``.
 
-    Raises :class:`~direct_ray.results.layout.SweepRecordError` for an output that holds
-    another sweep, or a study that changes the stored one other than by growing it.
+    The study is parsed, the cheap datasets' files read and every budget checked, the output
+    checked. When resuming, the study is compared with the one stored in the output (record
+    and growth are None for a new sweep) and its trials keep their stored ids. Raises
+    :class:`~direct_ray.results.layout.SweepRecordError` for an output that holds another
+    sweep, or a study that changes the stored one other than by growing it.
     """
+    study = prepare_study(study, overrides)
+    loaded = load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
+    output = resolve_output(study, output)
+    layout.check_output(output)
     record = layout.existing_sweep_record(output, resume)
     if record is None:
-        return None, None
+        return study, loaded, output, None, None
     stored = prepare_study(StudyConfig.from_dict(record["study"]))
-    return record, growth.grow(stored, study, record.get(growth.FIRST_ROUNDS))
+    grown = growth.grow(stored, study, record.get(growth.FIRST_ROUNDS))
+    return grown.study, loaded, output, record, grown
 
 
 def run_sweep(
@@ -217,14 +221,7 @@ def run_sweep(
     (``direct_ray.progress``); ``live_progress`` redraws it in place on a terminal. Every line,
     each round's included, also goes to ``sweep.log`` in a local output.
     """
-    study = prepare_study(study, overrides)
-    # The files of the cheap datasets are read (and every budget checked) before Ray starts.
-    loaded = load_datasets(study, [spec for spec in study.datasets if spec.kind in ("digits", "features")])
-    output = resolve_output(study, output)
-    layout.check_output(output)
-    record, grown = _stored_sweep(study, output, resume)
-    if grown is not None:
-        study = grown.study  # its trials keep their ids when the rounds grow
+    study, loaded, output, record, grown = _prepared(study, output, overrides, resume)
     trials = study.trials()
 
     # The command line handles Ctrl-C itself (direct_ray.interrupts): Tune's own handler would

@@ -211,7 +211,8 @@ class _Rounds:
 
         A trial's last checkpoint holds no purchase for the round after it, so the last
         round's model is trained again (deterministic: the same labels and seed) and selects
-        them, as a longer run would have. A retrained model that scores otherwise than the
+        them, as a longer run would have (but for an asynchronous team, whose last round
+        waited for all its labels where a longer run's would not). A retrained model that scores otherwise than the
         stored row (another machine, a GPU) is logged: the new rounds follow from it.
         """
         cfg, state = self.config, self.state

@@ -57,6 +57,7 @@ from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
 from direct_ray.data import Dataset, DatasetSpec, load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.noise import NoiseConfig, NoiseModel
+from direct_ray.pool_state import PoolState
 from direct_ray.seeding import ANNOTATOR_STREAM, INITIAL_STREAM, SELECT_STREAM, TRAIN_STREAM, generator, int_seed
 from direct_ray.strategies import make_strategy
 from direct_ray.training import ModelConfig, fit_and_score
@@ -144,30 +145,12 @@ def label_fn(truth: np.ndarray, noise: NoiseConfig, num_classes: int, seed: int)
     return labels
 
 
-class Pool:
-    """What a benchmark trial has bought: observed labels and when each came back (as the runtime records them)."""
-
-    def __init__(self, n: int) -> None:
-        self.observed = np.full(n, -1, dtype=np.int64)
-        self.answered_at = np.full(n, np.nan)
-        self._logged = 0
-
-    def take(self, team: SimulatedTeam, slots: int, more_rounds: bool) -> None:
-        """Record the team's new answers and end the round (see :meth:`TeamClock.close_round`)."""
-        log = team.log
-        new = slice(self._logged, len(log.indices))
-        self.observed[log.indices[new]] = log.labels[new]
-        self.answered_at[log.indices[new]] = log.answered_at[new]
-        self._logged = len(log.indices)
-        team.clock.close_round(slots, team.clock.config.round_overlap if more_rounds else 0)
-
-    def ready(self, clock: float) -> np.ndarray:
-        """Indices whose labels are back by ``clock`` (what the round's model trains on)."""
-        return np.flatnonzero(self.answered_at <= clock)
-
-    def pending(self, clock: float) -> np.ndarray:
-        """Indices bought whose labels are still out at ``clock`` (hidden from the next selection)."""
-        return np.flatnonzero(self.answered_at > clock)
+def take(pool: PoolState, team: SimulatedTeam, truth: np.ndarray, round_: int, slots: int, more_rounds: bool) -> None:
+    """Record the team's new answers in ``pool`` as the runtime does, and end the round (:meth:`TeamClock.close_round`)."""
+    log, start = team.log, pool.n_labeled
+    bought = np.asarray(log.indices[start:], dtype=np.int64)
+    pool.record(round_, bought, log.labels[start:], truth[bought], log.annotators[start:], log.answered_at[start:])
+    team.clock.close_round(slots, team.clock.config.round_overlap if more_rounds else 0)
 
 
 def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency: dict, noise: NoiseConfig,
@@ -177,22 +160,22 @@ def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency:
     team = SimulatedTeam(clock, label_fn(data.y_train, noise, data.num_classes, seed), 0)
     strategy = make_strategy(arm.strategy, b_parallel=b_parallel)
     slots = strategy.effective_b_parallel
-    pool = Pool(data.y_train.size)
-    team.queue(generator(seed, INITIAL_STREAM).choice(pool.observed.size, size=budget.initial, replace=False), slots)
-    pool.take(team, slots, more_rounds=False)  # the first model waits for the whole initial batch, as in the runtime
+    pool = PoolState.empty(data.y_train.size, data.num_classes)
+    team.queue(generator(seed, INITIAL_STREAM).choice(data.y_train.size, size=budget.initial, replace=False), slots)
+    take(pool, team, data.y_train, 0, slots, more_rounds=False)  # the first model waits for the whole initial batch
     labels, accuracy = [], []
     for round_ in range(budget.rounds + 1):
-        ready = pool.ready(clock.now)
-        fit = fit_and_score(model, data.x_train, ready, pool.observed[ready], data.x_test, data.num_classes,
+        ready, observed = pool.training_set(clock.now)
+        fit = fit_and_score(model, data.x_train, ready, observed, data.x_test, data.num_classes,
                             int_seed(seed, TRAIN_STREAM, round_), "cpu", with_embeddings=False)
-        labels.append(int(np.count_nonzero(pool.observed >= 0)))  # labels paid for, as the runtime's n_labeled
+        labels.append(pool.n_labeled)  # labels paid for, in flight or not
         accuracy.append(classification_metrics(data.y_test, fit.test_pred, data.num_classes)["balanced_accuracy"])
         if round_ == budget.rounds:
             break
         team.start_round(round_ + 1)
         strategy.select(fit.probs, pool.observed, budget.b_train, team, generator(seed, SELECT_STREAM, round_ + 1),
                         pending=pool.pending(clock.now))
-        pool.take(team, slots, more_rounds=round_ + 1 < budget.rounds)
+        take(pool, team, data.y_train, round_ + 1, slots, more_rounds=round_ + 1 < budget.rounds)
     return Trial(np.array(labels), np.array(accuracy), clock.busy, clock.now, b_parallel)
 
 
@@ -220,14 +203,13 @@ def utilisation_by_round_size(data: Dataset, budget: Budget, b_parallel: int, la
                 clock = TeamClock(arm.annotation(latency), b_parallel, seed)
                 team = SimulatedTeam(clock, lambda idx, who, keys: data.y_train[idx], 1)
                 strategy = make_strategy(arm.strategy, b_parallel=b_parallel)
-                pool = Pool(n)
-                pool.observed[initial] = data.y_train[initial]
-                pool.answered_at[initial] = 0.0
+                pool = PoolState.empty(n, data.num_classes)
+                pool.record(0, initial, data.y_train[initial], data.y_train[initial], np.full(initial.size, -1))
                 for round_ in range(1, rounds + 1):
                     team.start_round(round_)
                     strategy.select(fit.probs, pool.observed, size * b_parallel, team,
                                     generator(seed, SELECT_STREAM, round_), pending=pool.pending(clock.now))
-                    pool.take(team, strategy.effective_b_parallel, more_rounds=round_ < rounds)
+                    take(pool, team, data.y_train, round_, strategy.effective_b_parallel, more_rounds=round_ < rounds)
                 busy, wall = busy + clock.busy, wall + b_parallel * clock.now
             cells.append(f"{busy / wall:.2f}")
         print(f"| {arm.label} | " + " | ".join(cells) + " |", file=out)

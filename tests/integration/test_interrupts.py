@@ -35,6 +35,13 @@ def start(study_file: Path, output: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def finish(study_file: Path, output: Path, *extra: str) -> None:
+    """Run the sweep to its end (in a process of its own), one CPU, no report; it must succeed."""
+    done = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(output),
+                           "--num-cpus", "1", "--no-report", *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
 def wait_for_a_finished_trial(driver: subprocess.Popen, output: Path, timeout: float = 240, rounds: int = 3) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -122,15 +129,9 @@ def test_an_interrupted_sweep_grown_on_resume_continues_its_begun_trials(tmp_pat
     os.killpg(driver.pid, signal.SIGINT)
     driver.communicate(timeout=120)
     assert driver.returncode == 130
-    grown = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(output),
-                            "--num-cpus", "1", "--no-report", "--resume", "--set", "grid.seed=[0, 1]"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
+    finish(study_file, output, "--resume", "--set", "grid.seed=[0, 1]")
     reference = tmp_path / "reference"
-    fresh = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(reference),
-                            "--num-cpus", "1", "--no-report", "--set", "grid.seed=[0, 1]"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    finish(study_file, reference, "--set", "grid.seed=[0, 1]")
     assert rows(output) == rows(reference)
 
 
@@ -148,14 +149,8 @@ def test_an_interrupted_sweep_grown_to_more_rounds_and_interrupted_again_finishe
     os.killpg(grown.pid, signal.SIGINT)
     out, _ = grown.communicate(timeout=120)
     assert grown.returncode == 130, out[-3000:]
-    resumed = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(output),
-                              "--num-cpus", "1", "--no-report", "--resume", "--set", "rounds=4"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    finish(study_file, output, "--resume", "--set", "rounds=4")
     reference = tmp_path / "reference"
-    fresh = subprocess.run([sys.executable, "-m", "direct_ray.sweep", str(study_file), "--output", str(reference),
-                            "--num-cpus", "1", "--no-report", "--set", "rounds=4"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    finish(study_file, reference, "--set", "rounds=4")
     by_grid_point = ["strategy", "seed", *COMPARED[1:]]  # the grown trials keep the ids of 3 rounds
     assert rows(output, by_grid_point) == rows(reference, by_grid_point) and len(rows(output)) == 4 * 5

@@ -300,17 +300,23 @@ def test_galaxy_clock_is_the_sum_of_its_latencies_in_both_modes():
         assert len(team.log.indices) == 30
 
 
+def binary_pool(seed: int, n: int, rare: float, separation: float, labeled: int):
+    """A random two-class pool: true labels (``rare`` of class 0), softmax scores that separate
+    the classes by ``separation``, and the first ``labeled`` examples labeled."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(n) > rare).astype(np.int64)
+    logits = rng.normal(size=(n, 2)) + separation * np.eye(2)[truth]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    observed = np.full(n, -1)
+    observed[:labeled] = truth[:labeled]
+    return truth, probs, observed
+
+
 @pytest.mark.parametrize("name", ["random", "confidence", "direct"])
 def test_async_batch_and_direct_keep_the_team_busier_than_sync(name):
     # One round of 300 labels by 10 annotators, lognormal sigma 1, pooled over 6 clock seeds
     # (a single round can end on one very slow label: per seed 0.77-0.96 for DIRECT).
-    rng = np.random.default_rng(1)
-    n = 2000
-    truth = (rng.random(n) > 0.1).astype(np.int64)
-    logits = rng.normal(size=(n, 2)) + 2.0 * np.eye(2)[truth]
-    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    observed = np.full(n, -1)
-    observed[:20] = truth[:20]
+    truth, probs, observed = binary_pool(1, 2000, rare=0.1, separation=2.0, labeled=20)
     utilisation = {}
     for mode in ("sync", "async"):
         busy = wall = 0.0
@@ -328,13 +334,8 @@ def test_async_batch_and_direct_keep_the_team_busier_than_sync(name):
 def test_an_asynchronous_round_never_touches_labels_still_out():
     """DIRECT's asynchronous round with pending labels buys through the team in pool indices,
     exactly what it buys on the pool without them."""
-    rng = np.random.default_rng(3)
     n = 600
-    truth = (rng.random(n) > 0.15).astype(np.int64)
-    logits = rng.normal(size=(n, 2)) + 1.5 * np.eye(2)[truth]
-    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    observed = np.full(n, -1)
-    observed[:40] = truth[:40]
+    truth, probs, observed = binary_pool(3, n, rare=0.15, separation=1.5, labeled=40)
     pending = np.arange(20, 40)  # bought last round, still out
     keep = np.setdiff1d(np.arange(n), pending)
     runs = []
