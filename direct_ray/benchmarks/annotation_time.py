@@ -54,6 +54,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
+from direct_ray.config import Budget
 from direct_ray.data import Dataset, DatasetSpec, load_dataset
 from direct_ray.metrics import classification_metrics
 from direct_ray.noise import NoiseConfig, NoiseModel
@@ -67,15 +68,6 @@ LABEL_COST_TARGET = 1.05
 # Target accuracies: these fractions of the way from the first to the best point of synchronous
 # DIRECT's seed-averaged curve.
 TARGET_FRACTIONS = (0.5, 0.8, 0.95)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Labels of one dataset's trials: ``initial`` random ones, then ``rounds`` of ``b_train``."""
-
-    initial: int
-    b_train: int
-    rounds: int
 
 
 @dataclass(frozen=True)
@@ -161,7 +153,7 @@ def run_trial(data: Dataset, arm: Arm, budget: Budget, b_parallel: int, latency:
     strategy = make_strategy(arm.strategy, b_parallel=b_parallel)
     slots = strategy.effective_b_parallel
     pool = PoolState.empty(data.y_train.size, data.num_classes)
-    team.queue(generator(seed, INITIAL_STREAM).choice(data.y_train.size, size=budget.initial, replace=False), slots)
+    team.queue(generator(seed, INITIAL_STREAM).choice(data.y_train.size, size=budget.initial_size, replace=False), slots)
     take(pool, team, data.y_train, 0, slots, more_rounds=False)  # the first model waits for the whole initial batch
     labels, accuracy = [], []
     for round_ in range(budget.rounds + 1):
@@ -187,10 +179,10 @@ def utilisation_by_round_size(data: Dataset, budget: Budget, b_parallel: int, la
     so the queries' placement is realistic and the run is cheap.
     """
     n = data.y_train.size
-    initial = generator(0, INITIAL_STREAM).choice(n, size=budget.initial, replace=False)
+    initial = generator(0, INITIAL_STREAM).choice(n, size=budget.initial_size, replace=False)
     fit = fit_and_score(model, data.x_train, initial, data.y_train[initial], data.x_test, data.num_classes,
                         int_seed(0, TRAIN_STREAM, 0), "cpu", with_embeddings=False)
-    sizes = [s for s in (2, 5, 10, 20, 40, 80) if rounds * s * b_parallel <= n - budget.initial]
+    sizes = [s for s in (2, 5, 10, 20, 40, 80) if rounds * s * b_parallel <= n - budget.initial_size]
     print(f"\nUtilisation of {rounds} rounds against the round size (labels per annotator per round = "
           f"B_train / B_parallel, B_train in brackets; {clock_seeds} clock seeds pooled):\n", file=out)
     print("| setting | " + " | ".join(f"{s} ({s * b_parallel})" for s in sizes) + " |", file=out)
@@ -237,7 +229,7 @@ def mean_sd(values: Sequence[float]) -> str:
 
 def report(name: str, trials: dict[str, list[Trial]], budget: Budget, b_parallel: int, out) -> dict[str, float]:
     """Print one dataset's tables; return the headline figures (async utilisation, label ratios)."""
-    print(f"\n## {name}: B_parallel {b_parallel}, {budget.initial} initial + {budget.rounds} x {budget.b_train} labels, "
+    print(f"\n## {name}: B_parallel {b_parallel}, {budget.initial_size} initial + {budget.rounds} x {budget.b_train} labels, "
           f"{len(next(iter(trials.values())))} seeds\n", file=out)
     print("| setting | utilisation (per seed) | utilisation (pooled) | wall / ideal | annotation wall (h) | final balanced accuracy |", file=out)
     print("| --- | --- | --- | --- | --- | --- |", file=out)
@@ -345,7 +337,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     noise = NoiseConfig(model="uniform", rate=args.noise, persistent=args.persistent) if args.noise else NoiseConfig()
     model = ModelConfig(kind="mlp")
     settings = arms([int(o) for o in args.overlaps.split(",") if o.strip()])
-    budgets = {"digits": Budget(20, 100, 4 if args.quick else 8), "features": Budget(100, 400, 4 if args.quick else 10)}
+    budgets = {"digits": Budget(rounds=4 if args.quick else 8, b_train=100, initial_size=20),
+               "features": Budget(rounds=4 if args.quick else 10, b_train=400, initial_size=100)}
     print(f"# Annotation time (lognormal median {args.median:g} s, sigma {args.sigma:g}; noise {args.noise:g}"
           f"{', persistent' if args.persistent and args.noise else ''})")
     saved: dict[str, dict] = {}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from direct_ray.benchmarks.annotation_time import Trial, labels_to_reach, main
+from direct_ray.benchmarks.annotation_time import Trial, arms, labels_to_reach, main, paired_ratio
 
 
 def test_help_works(capsys):
@@ -26,3 +26,28 @@ def test_labels_to_reach_interpolates_between_rounds():
 
 def test_utilisation_is_busy_over_team_wall():
     assert Trial(np.array([10]), np.array([0.5]), busy=300.0, wall=100.0, b_parallel=5).utilisation == pytest.approx(0.6)
+
+
+def curve(labels_to_target: float) -> Trial:
+    """A two-round curve that crosses accuracy 0.5 at ``labels_to_target`` labels (never, for NaN)."""
+    if math.isnan(labels_to_target):
+        return Trial(np.array([0, 100]), np.array([0.0, 0.4]), busy=1.0, wall=1.0, b_parallel=1)
+    return Trial(np.array([0, 2 * labels_to_target]), np.array([0.0, 1.0]), busy=1.0, wall=1.0, b_parallel=1)
+
+
+def test_paired_ratio_is_the_ratio_of_means_with_the_paired_standard_error():
+    runs = [curve(40), curve(70), curve(math.nan)]
+    baseline = [curve(50), curve(100), curve(50)]
+    ratio, se, seeds = paired_ratio(runs, baseline, 0.5)
+    # the seed that never reaches the target is left out; differences -10 and -30 over a mean of
+    # 75: 1 - 20/75 (a mean of the per-seed ratios would say 0.75)
+    assert seeds == 2 and ratio == pytest.approx(1 - 20 / 75)
+    assert se == pytest.approx(np.std([-10, -30], ddof=1) / 2**0.5 / 75)
+    assert paired_ratio([curve(75)], [curve(50)], 0.5)[0] == pytest.approx(1.5)
+
+
+def test_the_arms_compare_sync_the_default_async_each_overlap_and_galaxy():
+    assert [(a.label, a.mode, a.overlap) for a in arms([0, 2])] == [
+        ("DIRECT sync", "sync", None), ("DIRECT async", "async", None), ("DIRECT async, overlap 0", "async", 0),
+        ("DIRECT async, overlap 2", "async", 2), ("GALAXY", "sync", None)]
+    assert arms([0])[2].annotation({"model": "fixed", "seconds": 1.0}).round_overlap == 0
