@@ -53,7 +53,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
+from direct_ray.annotation import DEFAULT_OVERLAP, AnnotationConfig, SimulatedTeam, TeamClock
 from direct_ray.config import Budget
 from direct_ray.data import Dataset, DatasetSpec, load_dataset
 from direct_ray.metrics import classification_metrics
@@ -89,7 +89,7 @@ SYNC, ASYNC = "DIRECT sync", "DIRECT async"
 
 def arms(overlaps: Sequence[int] = ()) -> tuple[Arm, ...]:
     """Synchronous DIRECT, asynchronous DIRECT (the default overlap, then each of ``overlaps``), GALAXY."""
-    extra = [Arm(f"{ASYNC}, overlap {o}", "direct", "async", overlap=o) for o in overlaps]
+    extra = [Arm(f"{ASYNC}, overlap {o}", "direct", "async", overlap=o) for o in overlaps if o != DEFAULT_OVERLAP]
     return (Arm(SYNC, "direct", "sync"), Arm(ASYNC, "direct", "async"), *extra, Arm("GALAXY", "galaxy", "sync"))
 
 
@@ -327,7 +327,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--digits-classes", type=int, default=2, help="K of the digits dataset (default 2)")
     parser.add_argument("--save", type=Path, help="also write every trial's curve and clock to this JSON file")
     parser.add_argument("--overlaps", default="0",
-                        help="comma-separated overlap settings compared with the default (no limit); default 0")
+                        help=f"comma-separated overlap settings compared with the default ({DEFAULT_OVERLAP}; "
+                        "b_parallel - 1 or more: no limit); default 0")
     args = parser.parse_args(argv)
     import torch
 
@@ -340,7 +341,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     budgets = {"digits": Budget(rounds=4 if args.quick else 8, b_train=100, initial_size=20),
                "features": Budget(rounds=4 if args.quick else 10, b_train=400, initial_size=100)}
     print(f"# Annotation time (lognormal median {args.median:g} s, sigma {args.sigma:g}; noise {args.noise:g}"
-          f"{', persistent' if args.persistent and args.noise else ''})")
+          f"{', persistent' if args.persistent and args.noise else ''}; DIRECT async: overlap {DEFAULT_OVERLAP})")
     saved: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):

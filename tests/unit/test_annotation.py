@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from direct_ray.annotation import AnnotationConfig, SimulatedTeam, TeamClock
+from direct_ray.annotation import DEFAULT_OVERLAP, AnnotationConfig, SimulatedTeam, TeamClock
 from direct_ray.strategies import make_strategy
 
 LOGNORMAL = {"model": "lognormal", "median": 30, "sigma": 1.0}
@@ -40,7 +40,8 @@ def test_default_is_instant_sync_and_round_trips():
 
 def test_async_rounds_overlap_by_default_and_zero_makes_them_wait():
     default = config(mode="async")
-    assert default.round_overlap is None and default.to_dict() == {"mode": "async"} and default.label == "async"
+    assert default.round_overlap == DEFAULT_OVERLAP == 2 and default.to_dict() == {"mode": "async"}
+    assert default.label == "async"
     waiting = config(mode="async", overlap=0, latency=LOGNORMAL)
     assert waiting.round_overlap == 0 and waiting.label == "async-overlap0-lognormal"
     assert AnnotationConfig.from_dict(waiting.to_dict()) == waiting
@@ -217,7 +218,7 @@ def test_a_round_that_waits_ends_with_its_last_label():
     assert overlapping_round().close_round(slots=2, overlap=0) == 40.0
     # the overlap is capped at slots - 1: with two slots, at most one label may be out
     assert overlapping_round().close_round(slots=2, overlap=5) == 20.0
-    assert overlapping_round().close_round(slots=2, overlap=None) == 20.0  # no limit: the first free slot
+    assert overlapping_round().close_round(slots=2, overlap=9) == 20.0  # no limit: the first free slot
     # one slot (a sequential strategy): the round's only query in flight is its last label
     assert overlapping_round().close_round(slots=1, overlap=3) == 40.0
     # three slots: the two labels out at the last submission may stay out, so it ends right then;
@@ -240,10 +241,10 @@ def test_free_at_must_match_the_team():
 
 @settings(max_examples=60, deadline=None)
 @given(size=st.integers(1, 6), slots=st.integers(1, 6), sizes=st.lists(st.integers(1, 30), min_size=1, max_size=5),
-       overlap=st.one_of(st.none(), st.integers(0, 6)), seed=st.integers(0, 1000))
+       overlap=st.integers(0, 6), seed=st.integers(0, 1000))
 def test_overlapping_rounds_invariants(size, slots, sizes, overlap, seed):
     """Over several rounds: a round ends no earlier than its last submission and no later than its
-    last label, leaves at most ``min(overlap, slots - 1)`` of its labels out (``slots - 1`` without a limit), an annotator does one query at a
+    last label, leaves at most ``min(overlap, slots - 1)`` of its labels out, an annotator does one query at a
     time across rounds, and the trial ends when every label is in."""
     slots = min(slots, size)
     for overlap in (overlap, 0):
@@ -256,7 +257,7 @@ def test_overlapping_rounds_invariants(size, slots, sizes, overlap, seed):
             answers += mine
             end = clock.close_round(slots, overlap if round_ < len(sizes) - 1 else 0)
             assert start <= end <= max(a.answered_at for a in answers) + 1e-9
-            assert sum(a.answered_at > end for a in mine) <= min(slots if overlap is None else overlap, slots - 1)
+            assert sum(a.answered_at > end for a in mine) <= min(overlap, slots - 1)
             assert all(a.started_at >= start - 1e-9 for a in mine)
         assert math.isclose(clock.now, max(a.answered_at for a in answers))  # the last round waits for every label
         for who in range(size):

@@ -47,7 +47,7 @@ def test_paired_ratio_is_the_ratio_of_means_with_the_paired_standard_error():
 
 
 def test_the_arms_compare_sync_the_default_async_each_overlap_and_galaxy():
-    assert [(a.label, a.mode, a.overlap) for a in arms([0, 2])] == [
+    assert [(a.label, a.mode, a.overlap) for a in arms([0, 2, 9])] == [  # 2 is the default
         ("DIRECT sync", "sync", None), ("DIRECT async", "async", None), ("DIRECT async, overlap 0", "async", 0),
-        ("DIRECT async, overlap 2", "async", 2), ("GALAXY", "sync", None)]
+        ("DIRECT async, overlap 9", "async", 9), ("GALAXY", "sync", None)]
     assert arms([0])[2].annotation({"model": "fixed", "seconds": 1.0}).round_overlap == 0
